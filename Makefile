@@ -1,0 +1,36 @@
+# One command sets everything up and runs the product; one sets up and runs the tests.
+# Both expect ../shared (models and sample footage) beside this checkout.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SHARED ?= $(abspath ../shared)
+export SMARTFOCUS_MODEL ?= $(SHARED)/models/yolov8n-seg-int8dq.pt
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# Until the server lands: render the dog sample with the walker in focus.
+run: $(STAMP)
+	mkdir -p out
+	$(BIN)/smartfocus render $(SHARED)/samples/sam2_01_dog.mp4 -o out/dog_focus.mp4 --focus 0:360,380 --matte out/dog_matte
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/io.py
+	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/composite.py
+	$(BIN)/python bench/davis.py
+
+clean:
+	rm -rf $(VENV) out

@@ -1,0 +1,12 @@
+"""smartfocus: click a subject in a video, keep it sharp, and blur the rest like a lens.
+
+Layers, each depending only on the ones after it: server -> render -> focus -> vision/media.
+"""
+
+__version__ = "0.1.0"
+
+from smartfocus.api import Video, open_video  # noqa: E402
+from smartfocus.errors import SmartfocusError  # noqa: E402
+from smartfocus.focus.plan import FocusPlan, Keyframe  # noqa: E402
+
+__all__ = ["FocusPlan", "Keyframe", "SmartfocusError", "Video", "__version__", "open_video"]

@@ -1,0 +1,215 @@
+"""Identity through occlusion: re-link the tracklets that are one object across the whole video.
+
+ByteTrack forgets an object after a short gap and gives it a new id when it comes back. Because an
+analysis covers the whole video, we can do better offline: every tracklet end is matched to at most
+one later tracklet start, by appearance (colour histogram) and motion (extrapolated position, size),
+in one global greedy assignment. Matching all tracklets at once, not just the subject's, is what keeps
+the focus from jumping to another object: a fragment that continues a bystander is claimed by the
+bystander's own, better-fitting history.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from smartfocus.vision.analysis import Analysis, Tracklet
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    """Gates for re-linking tracklets, in frames and in multiples of the object's size."""
+
+    max_gap_frames: int = 450  # ~15 s at 30 fps: an object may leave the frame and come back
+    min_appearance: float = 0.5  # histogram intersection in [0, 1]
+    max_overlap_frames: int = 3  # ByteTrack sometimes starts a new id a frame or two before the old dies
+    min_overlap_containment: float = 0.6  # ... and then the two masks are one object seen twice
+    fill_gap_frames: int = 30  # shorter gaps are bridged by interpolation unless another object covers it
+    max_cover: float = 0.3  # share of the bridged mask another object may cover before it counts as occluded
+    edge_samples: int = 5  # sightings averaged at a tracklet's head and tail
+
+
+@dataclass(frozen=True)
+class _Ends:
+    """What a tracklet looks like where it starts and where it stops."""
+
+    head_center: np.ndarray
+    tail_center: np.ndarray
+    head_velocity: np.ndarray  # px per frame
+    tail_velocity: np.ndarray
+    head_size: float  # sqrt(box area), px
+    tail_size: float
+    head_appearance: np.ndarray
+    tail_appearance: np.ndarray
+
+
+def _ends(analysis: Analysis, tracklet: Tracklet, samples: int) -> _Ends:
+    boxes = analysis.boxes[tracklet.rows]
+    centers = (boxes[:, :2] + boxes[:, 2:]) / 2
+    sizes = np.sqrt(np.prod(np.maximum(boxes[:, 2:] - boxes[:, :2], 1.0), axis=1))
+    frames = tracklet.frames.astype(np.float32)
+
+    def velocity(sel: slice) -> np.ndarray:
+        span = frames[sel][-1] - frames[sel][0]
+        return (centers[sel][-1] - centers[sel][0]) / span if span > 0 else np.zeros(2, np.float32)
+
+    head, tail = slice(0, samples), slice(-samples, None)
+    return _Ends(
+        head_center=centers[0],
+        tail_center=centers[-1],
+        head_velocity=velocity(head),
+        tail_velocity=velocity(tail),
+        head_size=float(np.median(sizes[head])),
+        tail_size=float(np.median(sizes[tail])),
+        head_appearance=analysis.appearance[tracklet.rows[head]].mean(axis=0),
+        tail_appearance=analysis.appearance[tracklet.rows[tail]].mean(axis=0),
+    )
+
+
+def _link_cost(before: Tracklet, a: _Ends, after: Tracklet, b: _Ends, settings: LinkSettings) -> float | None:
+    """Cost of `after` continuing `before` (lower is likelier), or None when it cannot."""
+    gap = max(after.start - before.end, 1)  # overlapping pairs were vetted by the caller
+    if gap > settings.max_gap_frames:
+        return None
+    appearance = float(np.minimum(a.tail_appearance, b.head_appearance).sum())
+    if appearance < settings.min_appearance:
+        return None
+    size = (a.tail_size + b.head_size) / 2
+    horizon = min(gap, 15)  # extrapolating velocity further than this only adds noise
+    forward = a.tail_center + a.tail_velocity * horizon - b.head_center
+    backward = b.head_center - b.head_velocity * horizon - a.tail_center
+    motion = min(np.linalg.norm(forward), np.linalg.norm(backward)) / size
+    motion_gate = min(1.0 + 0.15 * gap, 8.0)  # the longer the gap, the further it may have gone
+    scale_change = abs(np.log(b.head_size / a.tail_size))
+    scale_gate = np.log(2.0) + 0.02 * gap
+    if motion > motion_gate or scale_change > scale_gate:
+        return None
+    return (1 - appearance) + 0.5 * motion / motion_gate + 0.5 * scale_change / scale_gate + 0.002 * gap
+
+
+def link_tracklets(analysis: Analysis, settings: LinkSettings | None = None) -> dict[int, int]:
+    """Successor of each tracklet that continues after a gap: {track id: next track id}."""
+    settings = settings or LinkSettings()
+    tracklets = analysis.tracklets()
+    ends = {tid: _ends(analysis, t, settings.edge_samples) for tid, t in tracklets.items()}
+    by_start = sorted(tracklets.values(), key=lambda t: t.start)
+    pairs: list[tuple[float, int, int]] = []
+    for before in tracklets.values():
+        for after in by_start:
+            if after.end <= before.end or after.start <= before.start:
+                continue
+            if after.start <= before.end and not _same_object_where_overlapping(analysis, before, after, settings):
+                continue
+            cost = _link_cost(before, ends[before.track_id], after, ends[after.track_id], settings)
+            if cost is not None:
+                pairs.append((cost, before.track_id, after.track_id))
+    successor: dict[int, int] = {}
+    claimed: set[int] = set()
+    for _cost, before_id, after_id in sorted(pairs):
+        if before_id not in successor and after_id not in claimed:
+            successor[before_id] = after_id
+            claimed.add(after_id)
+    return successor
+
+
+def _same_object_where_overlapping(
+    analysis: Analysis, before: Tracklet, after: Tracklet, settings: LinkSettings
+) -> bool:
+    """True when two tracklets that briefly coexist are one object detected twice (one mask inside the
+    other) rather than two objects side by side."""
+    frames = np.intersect1d(before.frames, after.frames)
+    if after.start <= before.end - settings.max_overlap_frames or len(frames) == 0:
+        return False
+    for frame in frames:
+        a = analysis.mask(int(before.rows[np.searchsorted(before.frames, frame)]))
+        b = analysis.mask(int(after.rows[np.searchsorted(after.frames, frame)]))
+        if (a & b).sum() < settings.min_overlap_containment * max(min(a.sum(), b.sum()), 1):
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class SubjectTrack:
+    """One subject across the whole video: which analysis row is it in each frame.
+
+    `rows[t]` is the subject's row at frame t, or -1 when it was not detected there. `bridged[t]`
+    marks undetected frames inside a short gap where no other object covers the subject's likely
+    place: a missed detection, not an occlusion, so `mask()` interpolates the neighbouring masks there
+    and the matte does not flicker.
+    """
+
+    track_ids: tuple[int, ...]
+    rows: np.ndarray  # (frame_count,) int
+    bridged: np.ndarray  # (frame_count,) bool
+
+    def visible(self) -> np.ndarray:
+        """(frame_count,) bool: detected or bridged."""
+        return (self.rows >= 0) | self.bridged
+
+    def mask(self, analysis: Analysis, frame: int) -> np.ndarray | None:
+        """The subject's grid mask at `frame` as float32 [0, 1], or None when it is not there."""
+        row = self.rows[frame]
+        if row >= 0:
+            return analysis.mask(int(row)).astype(np.float32)
+        return _interpolated_mask(analysis, self.rows, frame) if self.bridged[frame] else None
+
+
+def _interpolated_mask(analysis: Analysis, rows: np.ndarray, frame: int) -> np.ndarray:
+    """The mask at an undetected `frame`, moved along the boxes of the sightings either side of it."""
+    seen = np.flatnonzero(rows >= 0)
+    position = np.searchsorted(seen, frame)
+    before, after = int(seen[position - 1]), int(seen[position])
+    weight = (frame - before) / (after - before)
+    box_before, box_after = analysis.boxes[rows[before]], analysis.boxes[rows[after]]
+    box = (1 - weight) * box_before + weight * box_after
+    scale = analysis.grid[1] / analysis.frame_size[0]
+    warped_before = _warp_to_box(analysis.mask(int(rows[before])), box_before, box, scale)
+    warped_after = _warp_to_box(analysis.mask(int(rows[after])), box_after, box, scale)
+    return (1 - weight) * warped_before + weight * warped_after
+
+
+def _bridge_gaps(analysis: Analysis, rows: np.ndarray, settings: LinkSettings) -> np.ndarray:
+    """Which undetected frames to fill (see `SubjectTrack`)."""
+    bridged = np.zeros(len(rows), bool)
+    seen = np.flatnonzero(rows >= 0)
+    for before, after in itertools.pairwise(seen):
+        if not 1 < after - before <= settings.fill_gap_frames + 1:
+            continue
+        for frame in range(before + 1, after):
+            mask = _interpolated_mask(analysis, rows, frame) > 0.5
+            others = analysis.instances(frame).masks
+            covered = (others & mask).sum(axis=(1, 2)).max(initial=0)
+            bridged[frame] = covered <= settings.max_cover * max(mask.sum(), 1)
+    return bridged
+
+
+def _warp_to_box(mask: np.ndarray, source: np.ndarray, target: np.ndarray, scale: float) -> np.ndarray:
+    """Move and scale a grid mask so its box `source` lands on `target` (boxes in source pixels)."""
+    sx = (target[2] - target[0]) / max(source[2] - source[0], 1e-3)
+    sy = (target[3] - target[1]) / max(source[3] - source[1], 1e-3)
+    tx = (target[0] - source[0] * sx) * scale
+    ty = (target[1] - source[1] * sy) * scale
+    matrix = np.array([[sx, 0, tx], [0, sy, ty]], np.float32)
+    size = (mask.shape[1], mask.shape[0])
+    return cv2.warpAffine(mask.astype(np.float32), matrix, size, flags=cv2.INTER_LINEAR)
+
+
+def follow_subject(
+    analysis: Analysis, track_id: int, successors: dict[int, int], settings: LinkSettings | None = None
+) -> SubjectTrack:
+    """The subject clicked as `track_id`, followed forwards and backwards through its linked tracklets."""
+    settings = settings or LinkSettings()
+    predecessors = {after: before for before, after in successors.items()}
+    chain = [track_id]
+    while chain[0] in predecessors:
+        chain.insert(0, predecessors[chain[0]])
+    while chain[-1] in successors:
+        chain.append(successors[chain[-1]])
+    rows = np.full(analysis.frame_count, -1, np.int64)
+    tracklets = analysis.tracklets()
+    for tid in chain:  # a later tracklet wins the frames where it overlaps the one before
+        rows[tracklets[tid].frames] = tracklets[tid].rows
+    return SubjectTrack(track_ids=tuple(chain), rows=rows, bridged=_bridge_gaps(analysis, rows, settings))

@@ -1,0 +1,88 @@
+"""The focus plan: plain data saying who is in focus from which frame on.
+
+Like SAM 2's prompts, a plan is (frame, points) data, serialisable to JSON and back, so the CLI, the
+server, the page and the Python API all share one format. It holds clicks, not track ids: a plan
+stays meaningful for a re-analysis of the same video.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from smartfocus.errors import SelectionError
+
+Action = Literal["focus", "add", "clear"]
+ACTIONS: tuple[Action, ...] = ("focus", "add", "clear")
+
+
+@dataclass(frozen=True)
+class Keyframe:
+    """From `frame` on: focus on exactly the subjects under `points` ("focus"), add them to the
+    subjects already in focus ("add"), or focus on nothing ("clear")."""
+
+    frame: int
+    action: Action = "focus"
+    points: tuple[tuple[float, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise SelectionError(f"unknown keyframe action {self.action!r}; use one of {', '.join(ACTIONS)}")
+        if self.frame < 0:
+            raise SelectionError(f"keyframe frame must be >= 0, got {self.frame}")
+        if self.action != "clear" and not self.points:
+            raise SelectionError(f"a {self.action!r} keyframe needs at least one point")
+
+
+@dataclass(frozen=True)
+class FocusPlan:
+    """An ordered list of keyframes. Editing returns a new plan (plans are values)."""
+
+    keyframes: tuple[Keyframe, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        # stable sort: several keyframes on one frame apply in the order they were given
+        object.__setattr__(self, "keyframes", tuple(sorted(self.keyframes, key=lambda k: k.frame)))
+
+    def focus(self, frame: int, *points: tuple[float, float]) -> FocusPlan:
+        """Focus on the subjects under `points` from `frame` on; points on one frame stack up."""
+        return self._with(Keyframe(frame, "focus", tuple(points)))
+
+    def add(self, frame: int, *points: tuple[float, float]) -> FocusPlan:
+        return self._with(Keyframe(frame, "add", tuple(points)))
+
+    def clear(self, frame: int) -> FocusPlan:
+        return self._with(Keyframe(frame, "clear"))
+
+    def without(self, index: int) -> FocusPlan:
+        """The plan with keyframe number `index` removed."""
+        if not 0 <= index < len(self.keyframes):
+            raise SelectionError(f"no keyframe {index}; the plan has {len(self.keyframes)}")
+        return FocusPlan(self.keyframes[:index] + self.keyframes[index + 1 :])
+
+    def _with(self, keyframe: Keyframe) -> FocusPlan:
+        if keyframe.action == "focus":
+            for index, existing in enumerate(self.keyframes):
+                if existing.frame == keyframe.frame and existing.action == "focus":
+                    # several focus clicks on one frame keep all those subjects sharp together
+                    merged = replace(existing, points=existing.points + keyframe.points)
+                    return FocusPlan((*self.keyframes[:index], merged, *self.keyframes[index + 1 :]))
+        return FocusPlan((*self.keyframes, keyframe))
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"keyframes": [{"frame": k.frame, "action": k.action, "points": k.points} for k in self.keyframes]}
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> FocusPlan:
+        try:
+            data = json.loads(text)
+            keyframes = tuple(
+                Keyframe(int(k["frame"]), k.get("action", "focus"), tuple(tuple(map(float, p)) for p in k["points"]))
+                for k in data["keyframes"]
+            )
+        except (ValueError, KeyError, TypeError) as error:
+            raise SelectionError(f"not a focus plan: {error}") from error
+        return cls(keyframes)

@@ -1,0 +1,261 @@
+"""Analyse once: every frame's tracked instances for a whole video, cached on disk.
+
+After one pass (`analyse_video`), clicks, focus switches, previews and re-renders read the cached
+`Analysis` and never run the model again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from smartfocus.media.reader import VideoReader
+from smartfocus.vision.instances import APPEARANCE_BINS, Instances
+from smartfocus.vision.model import Segmenter
+from smartfocus.vision.segment import AnalysisSettings, FrameTracker, grid_shape
+
+FORMAT_VERSION = 1
+ProgressCallback = Callable[[int, int], None]  # (frames done, frames total)
+
+
+@dataclass(frozen=True)
+class Tracklet:
+    """One ByteTrack id's life: the frames it was seen in, in order."""
+
+    track_id: int
+    frames: np.ndarray  # (K,) int, increasing
+    rows: np.ndarray  # (K,) int, the row of each sighting in `Analysis`' flat arrays
+
+    @property
+    def start(self) -> int:
+        return int(self.frames[0])
+
+    @property
+    def end(self) -> int:
+        return int(self.frames[-1])
+
+
+class Analysis:
+    """All instances of all frames of one video, in flat arrays (one row per instance per frame).
+
+    Masks are stored bit-packed on the mask grid; `instances(frame)` unpacks one frame on demand.
+    """
+
+    def __init__(
+        self,
+        *,
+        frame_size: tuple[int, int],
+        frame_count: int,
+        settings: AnalysisSettings,
+        frame_index: np.ndarray,
+        track_ids: np.ndarray,
+        class_ids: np.ndarray,
+        scores: np.ndarray,
+        boxes: np.ndarray,
+        appearance: np.ndarray,
+        packed_masks: np.ndarray,
+        class_names: dict[int, str],
+    ) -> None:
+        self.frame_size = frame_size
+        self.frame_count = frame_count
+        self.settings = settings
+        self.grid = grid_shape(frame_size, settings.imgsz)
+        self.frame_index = frame_index
+        self.track_ids = track_ids
+        self.class_ids = class_ids
+        self.scores = scores
+        self.boxes = boxes
+        self.appearance = appearance
+        self.packed_masks = packed_masks
+        self.class_names = class_names
+        # rows of frame f are offsets[f]:offsets[f + 1]; rows are stored in frame order
+        self._offsets = np.searchsorted(frame_index, np.arange(frame_count + 1))
+        self._tracklets: dict[int, Tracklet] | None = None
+
+    @classmethod
+    def from_frames(
+        cls,
+        frames: list[Instances],
+        *,
+        frame_size: tuple[int, int],
+        settings: AnalysisSettings,
+        class_names: dict[int, str],
+    ) -> Analysis:
+        """Pack per-frame instances into one analysis."""
+        grid = grid_shape(frame_size, settings.imgsz)
+        bytes_per_mask = (grid[0] * grid[1] + 7) // 8
+        counts = [len(inst) for inst in frames]
+
+        def stack(get: Callable[[Instances], np.ndarray], dtype: type, tail: tuple[int, ...] = ()) -> np.ndarray:
+            parts = [get(inst) for inst in frames if len(inst)]
+            return np.concatenate(parts).astype(dtype) if parts else np.zeros((0, *tail), dtype)
+
+        masks = stack(lambda i: i.masks.reshape(len(i), -1), bool, (grid[0] * grid[1],))
+        return cls(
+            frame_size=frame_size,
+            frame_count=len(frames),
+            settings=settings,
+            frame_index=np.repeat(np.arange(len(frames)), counts).astype(np.int32),
+            track_ids=stack(lambda i: i.track_ids, np.int32),
+            class_ids=stack(lambda i: i.class_ids, np.int16),
+            scores=stack(lambda i: i.scores, np.float32),
+            boxes=stack(lambda i: i.boxes, np.float32, (4,)),
+            appearance=stack(lambda i: i.appearance, np.float32, (APPEARANCE_BINS,)),
+            class_names=class_names,
+            packed_masks=np.packbits(masks, axis=1).reshape(len(masks), bytes_per_mask),
+        )
+
+    def instances(self, frame: int) -> Instances:
+        """The instances of `frame`, masks unpacked to the grid."""
+        if not 0 <= frame < self.frame_count:
+            raise IndexError(f"frame {frame} outside 0..{self.frame_count - 1}")
+        rows = slice(self._offsets[frame], self._offsets[frame + 1])
+        return Instances(
+            track_ids=self.track_ids[rows],
+            class_ids=self.class_ids[rows],
+            scores=self.scores[rows],
+            boxes=self.boxes[rows],
+            masks=self._unpack(self.packed_masks[rows]),
+            appearance=self.appearance[rows],
+        )
+
+    def mask(self, row: int) -> np.ndarray:
+        """The grid mask of one row."""
+        return self._unpack(self.packed_masks[row : row + 1])[0]
+
+    def _unpack(self, packed: np.ndarray) -> np.ndarray:
+        size = self.grid[0] * self.grid[1]
+        return np.unpackbits(packed, axis=1, count=size).astype(bool).reshape(len(packed), *self.grid)
+
+    def tracklets(self) -> dict[int, Tracklet]:
+        """Each track id's sightings, computed once."""
+        if self._tracklets is None:
+            order = np.lexsort((self.frame_index, self.track_ids))
+            ids = self.track_ids[order]
+            splits = np.flatnonzero(np.diff(ids)) + 1
+            self._tracklets = {
+                int(ids[group[0]]): Tracklet(int(ids[group[0]]), self.frame_index[order[group]], order[group])
+                for group in np.split(np.arange(len(order)), splits)
+                if len(group)
+            }
+        return self._tracklets
+
+    def save(self, path: Path) -> None:
+        """Write atomically (temp file + rename), so a crash never leaves a half cache."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.partial")
+        with partial.open("wb") as file:
+            np.savez_compressed(
+                file,
+                meta=np.frombuffer(
+                    json.dumps(
+                        {
+                            "format": FORMAT_VERSION,
+                            "frame_size": self.frame_size,
+                            "frame_count": self.frame_count,
+                            "settings": asdict(self.settings),
+                            "class_names": self.class_names,
+                        }
+                    ).encode(),
+                    np.uint8,
+                ),
+                frame_index=self.frame_index,
+                track_ids=self.track_ids,
+                class_ids=self.class_ids,
+                scores=self.scores,
+                boxes=self.boxes,
+                appearance=self.appearance,
+                packed_masks=self.packed_masks,
+            )
+        os.replace(partial, path)
+
+    @classmethod
+    def load(cls, path: Path) -> Analysis:
+        with np.load(path) as data:
+            meta = json.loads(data["meta"].tobytes())
+            if meta["format"] != FORMAT_VERSION:
+                raise ValueError(f"{path} has analysis format {meta['format']}, expected {FORMAT_VERSION}")
+            return cls(
+                frame_size=tuple(meta["frame_size"]),
+                frame_count=meta["frame_count"],
+                settings=AnalysisSettings(**meta["settings"]),
+                class_names={int(k): v for k, v in meta["class_names"].items()},
+                **{key: data[key] for key in ("frame_index", "track_ids", "class_ids", "scores", "boxes", "appearance")},
+                packed_masks=data["packed_masks"],
+            )
+
+
+def iter_analysis(
+    reader: VideoReader, segmenter: Segmenter, settings: AnalysisSettings
+) -> Iterator[tuple[int, Instances]]:
+    """Segment and track a video frame by frame with a fresh tracker (a generator, so callers can show
+    progress or stop early)."""
+    tracker = FrameTracker(segmenter, settings, (reader.info.width, reader.info.height))
+    for index, frame in reader.frames():
+        yield index, tracker.update(frame)
+
+
+def analyse_video(
+    reader: VideoReader,
+    segmenter: Segmenter,
+    settings: AnalysisSettings | None = None,
+    *,
+    cache_dir: Path | None = None,
+    progress: ProgressCallback | None = None,
+) -> Analysis:
+    """The video's analysis: from `cache_dir` when it was computed before, else computed and cached."""
+    settings = settings or AnalysisSettings()
+    cache_file = cache_dir / f"{analysis_key(reader, segmenter, settings)}.npz" if cache_dir else None
+    if cache_file and cache_file.is_file():
+        try:
+            return Analysis.load(cache_file)
+        except (ValueError, OSError, KeyError):
+            cache_file.unlink(missing_ok=True)  # stale or damaged: recompute
+    total = len(reader)
+    frames: list[Instances] = []
+    for index, instances in iter_analysis(reader, segmenter, settings):
+        frames.append(instances)
+        if progress:
+            progress(index + 1, total)
+    analysis = Analysis.from_frames(
+        frames,
+        frame_size=(reader.info.width, reader.info.height),
+        settings=settings,
+        class_names=segmenter.class_names,
+    )
+    if cache_file:
+        analysis.save(cache_file)
+    return analysis
+
+
+def analysis_key(reader: VideoReader, segmenter: Segmenter, settings: AnalysisSettings) -> str:
+    """Identifies (video content, weights, settings), so any change to one of them misses the cache."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([FORMAT_VERSION, segmenter.fingerprint, asdict(settings)]).encode())
+    digest.update(video_fingerprint(reader.info.path).encode())
+    return digest.hexdigest()[:24]
+
+
+def video_fingerprint(path: Path, chunk: int = 1 << 20) -> str:
+    """A content hash of a video file (size + first and last MiB) or a frame folder (names + sizes);
+    cheap even for long files, and it changes when the content does."""
+    digest = hashlib.sha256()
+    if path.is_dir():
+        for entry in sorted(path.iterdir()):
+            digest.update(f"{entry.name}:{entry.stat().st_size};".encode())
+        return digest.hexdigest()
+    size = path.stat().st_size
+    digest.update(str(size).encode())
+    with path.open("rb") as file:
+        digest.update(file.read(chunk))
+        file.seek(max(0, size - chunk))
+        digest.update(file.read(chunk))
+    return digest.hexdigest()

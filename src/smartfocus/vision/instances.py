@@ -1,0 +1,77 @@
+"""`Instances`: the one data currency of the vision layer.
+
+Like supervision's `Detections`: parallel numpy arrays, one row per object in one frame. Masks live
+on a coarse *mask grid* that covers the whole upright source frame (the model's own mask resolution,
+already un-letterboxed), so they are cheap to keep for every frame of a video; `upsample_mask` maps
+one to source pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+_HUE_BINS, _SAT_BINS, _VALUE_BINS = 12, 4, 3
+APPEARANCE_BINS = _HUE_BINS * _SAT_BINS + _VALUE_BINS  # chromatic histogram + grey levels
+
+
+@dataclass(frozen=True)
+class Instances:
+    """The objects found in one frame."""
+
+    track_ids: np.ndarray  # (N,) int32, unique within one analysis; never shared between analyses
+    class_ids: np.ndarray  # (N,) int16, COCO class; unreliable on animals, so identity never uses it
+    scores: np.ndarray  # (N,) float32 detection confidence
+    boxes: np.ndarray  # (N, 4) float32 xyxy in source pixels
+    masks: np.ndarray  # (N, gh, gw) bool on the mask grid
+    appearance: np.ndarray  # (N, APPEARANCE_BINS) float32, L1-normalised colour histogram of the mask
+
+    def __len__(self) -> int:
+        return len(self.track_ids)
+
+    @classmethod
+    def empty(cls, grid_shape: tuple[int, int]) -> Instances:
+        return cls(
+            track_ids=np.zeros(0, np.int32),
+            class_ids=np.zeros(0, np.int16),
+            scores=np.zeros(0, np.float32),
+            boxes=np.zeros((0, 4), np.float32),
+            masks=np.zeros((0, *grid_shape), bool),
+            appearance=np.zeros((0, APPEARANCE_BINS), np.float32),
+        )
+
+    def index_of(self, track_id: int) -> int | None:
+        """Row of `track_id` in this frame, or None when that track is not here."""
+        rows = np.flatnonzero(self.track_ids == track_id)
+        return int(rows[0]) if len(rows) else None
+
+
+def upsample_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A grid mask (bool or float) as float32 [0, 1] at `size` = (width, height), with smooth edges.
+
+    The grid covers the whole frame edge to edge, so a plain resize maps it exactly (pixel centres
+    aligned by OpenCV); bilinear keeps the coarse grid's staircase from showing.
+    """
+    return cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
+
+
+def appearance_histograms(frame_small_bgr: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Colour histograms of each mask's pixels in a frame already resized to the mask grid.
+
+    Identity across gaps leans on colour rather than class labels (the nano model calls dogs cats);
+    hue/saturation bins for coloured pixels plus a few brightness bins for grey ones, so black and
+    white objects are told apart too. Cheap enough to compute for every instance of every frame.
+    """
+    hsv = cv2.cvtColor(frame_small_bgr, cv2.COLOR_BGR2HSV)
+    hue = (hsv[..., 0].astype(np.int32) * _HUE_BINS) // 180
+    sat = np.minimum(hsv[..., 1].astype(np.int32) * _SAT_BINS // 256, _SAT_BINS - 1)
+    val = np.minimum(hsv[..., 2].astype(np.int32) * _VALUE_BINS // 256, _VALUE_BINS - 1)
+    grey = hsv[..., 1] < 40
+    bins = np.where(grey, _HUE_BINS * _SAT_BINS + val, hue * _SAT_BINS + sat)
+    out = np.zeros((len(masks), APPEARANCE_BINS), np.float32)
+    for row, mask in enumerate(masks):
+        counts = np.bincount(bins[mask], minlength=APPEARANCE_BINS).astype(np.float32)
+        out[row] = counts / max(counts.sum(), 1.0)
+    return out

@@ -1,0 +1,110 @@
+"""One frame in, `Instances` out: YOLOv8-seg inference plus ByteTrack association."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from smartfocus.vision.instances import Instances, appearance_histograms
+from smartfocus.vision.model import Segmenter
+
+# ByteTrack settings (ultralytics' bytetrack.yaml defaults, except a longer buffer: identity across
+# long gaps is re-linked by the focus layer, but fewer fragments make that easier).
+_BYTETRACK = {
+    "tracker_type": "bytetrack",
+    "track_high_thresh": 0.25,
+    "track_low_thresh": 0.1,
+    "new_track_thresh": 0.25,
+    "track_buffer": 30,
+    "match_thresh": 0.8,
+    "fuse_score": True,
+}
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """What changes an analysis' result; part of its cache key."""
+
+    imgsz: int = 320  # model input size (long side); a multiple of 32. See bench/davis.py for the trade-off.
+    conf: float = 0.1  # low on purpose: ByteTrack's second stage uses the weak detections
+
+    def __post_init__(self) -> None:
+        if self.imgsz % 32 or not 64 <= self.imgsz <= 1920:
+            raise ValueError(f"imgsz must be a multiple of 32 between 64 and 1920, got {self.imgsz}")
+
+
+def grid_shape(frame_size: tuple[int, int], imgsz: int) -> tuple[int, int]:
+    """(height, width) of the mask grid for a frame of `frame_size` = (width, height)."""
+    width, height = frame_size
+    ratio = min(imgsz / height, imgsz / width)
+    return max(round(height * ratio), 1), max(round(width * ratio), 1)
+
+
+def unletterbox(masks: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """Cut ultralytics' letterbox padding off (N, H, W) model-frame masks, leaving the mask grid.
+
+    Resizing the padded masks straight to the frame shifts edges (by up to ~20 px at 720p); the padding
+    is split between both sides exactly as ultralytics' LetterBox does, so we undo it the same way.
+    """
+    grid_h, grid_w = grid
+    pad_h, pad_w = masks.shape[1] - grid_h, masks.shape[2] - grid_w
+    top, left = round(pad_h / 2 - 0.1), round(pad_w / 2 - 0.1)
+    if min(pad_h, pad_w, top, left) < 0:
+        raise ValueError(f"masks of shape {masks.shape[1:]} cannot hold a {grid} grid")
+    return masks[:, top : top + grid_h, left : left + grid_w]
+
+
+class FrameTracker:
+    """Segments and tracks the frames of ONE video, in order.
+
+    Holds its own ByteTrack state and id counter: make one per video (or per live session) and never
+    share it, so two videos can never exchange track ids. The model itself is stateless and shared.
+    """
+
+    def __init__(self, segmenter: Segmenter, settings: AnalysisSettings, frame_size: tuple[int, int]) -> None:
+        from ultralytics.trackers.byte_tracker import BYTETracker
+        from ultralytics.utils import IterableSimpleNamespace
+
+        self.segmenter = segmenter
+        self.settings = settings
+        self.frame_size = frame_size
+        self.grid = grid_shape(frame_size, settings.imgsz)
+        self._tracker = BYTETracker(IterableSimpleNamespace(**_BYTETRACK))
+
+    def update(self, frame_bgr: np.ndarray) -> Instances:
+        """Detect, segment and associate one frame; returns the tracked instances in it."""
+        if (frame_bgr.shape[1], frame_bgr.shape[0]) != self.frame_size:
+            raise ValueError(f"frame of size {frame_bgr.shape[1::-1]} fed to a tracker for {self.frame_size}")
+        seg = self.segmenter
+        result = seg.model.predict(
+            frame_bgr,
+            imgsz=self.settings.imgsz,
+            conf=self.settings.conf,
+            device=seg.device,
+            quantize=16 if seg.half else None,
+            retina_masks=False,
+            agnostic_nms=True,  # class labels are unreliable: one object must not appear twice
+            verbose=False,
+        )[0]
+        if result.masks is None or len(result.boxes) == 0:
+            self._tracker.update(result.boxes.cpu().numpy(), frame_bgr)
+            return Instances.empty(self.grid)
+        tracked = self._tracker.update(result.boxes.cpu().numpy(), frame_bgr)
+        if len(tracked) == 0:
+            return Instances.empty(self.grid)
+        rows = tracked[:, 7].astype(int)
+        masks = unletterbox(result.masks.data[rows].cpu().numpy() > 0.5, self.grid)
+        width, height = self.frame_size
+        boxes = result.boxes.xyxy[rows].cpu().numpy().astype(np.float32)  # measured, not Kalman-smoothed
+        np.clip(boxes, 0, [width, height, width, height], out=boxes)
+        small = cv2.resize(frame_bgr, self.grid[::-1], interpolation=cv2.INTER_AREA)
+        return Instances(
+            track_ids=tracked[:, 4].astype(np.int32),
+            class_ids=tracked[:, 6].astype(np.int16),
+            scores=tracked[:, 5].astype(np.float32),
+            boxes=boxes,
+            masks=np.ascontiguousarray(masks),
+            appearance=appearance_histograms(small, masks),
+        )
