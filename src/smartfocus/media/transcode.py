@@ -1,0 +1,104 @@
+"""Decode every frame, optionally change it, encode it again: a render without a focus plan.
+
+Benches use this as the plain decode+encode baseline that focus rendering is compared against.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+
+from smartfocus.media.reader import VideoReader
+from smartfocus.media.writer import VideoWriter
+
+FrameTransform = Callable[[int, np.ndarray], np.ndarray]  # (index, BGR frame) -> BGR frame, same size
+Progress = Callable[[int, int], None]  # (frames done, frames total)
+T = TypeVar("T")
+READ_AHEAD = 4  # decoded frames buffered ahead of the encoder
+
+
+def transcode(
+    reader: VideoReader,
+    output: Path,
+    *,
+    transform: FrameTransform | None = None,
+    progress: Progress | None = None,
+) -> Path:
+    """Write `reader`'s frames (through `transform`) to `output` with its timestamps and audio.
+
+    Decoding runs one thread ahead of encoding (PyAV releases the GIL in both), so the two overlap.
+    An exception from `transform` or `progress` (e.g. a cancel) aborts the output and propagates.
+
+    Returns:
+        The output path, written atomically: nothing is left there if anything fails.
+    """
+    info = reader.info
+    audio = info.path if info.has_audio and not info.is_image_sequence else None
+    total = len(reader)
+    writer = VideoWriter(
+        output, info.width, info.height, info.fps, timestamps=reader.timestamps, audio_source=audio
+    )
+    frames = read_ahead(reader.frames(), READ_AHEAD)
+    with writer, contextlib.closing(frames):
+        for index, frame in frames:
+            writer.write(frame if transform is None else transform(index, frame))
+            if progress is not None:
+                progress(index + 1, total)
+        return writer.close()
+
+
+@dataclass(frozen=True)
+class _Failure:
+    error: BaseException
+
+
+_END = object()
+
+
+def read_ahead(items: Iterator[T], depth: int) -> Generator[T, None, None]:
+    """Iterate `items` in a background thread, at most `depth` ahead of the consumer.
+
+    The thread is stopped and joined when the consumer finishes or stops early, so the source (for
+    example a reader) is free again once this generator is closed. Errors are re-raised here.
+    """
+    buffer: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(_END)
+        except BaseException as error:  # handed to the consumer, which raises it
+            put(_Failure(error))
+
+    thread = threading.Thread(target=produce, name="smartfocus-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join()

@@ -1,0 +1,330 @@
+"""Write frames as a browser-ready mp4: H.264 yuv420p, +faststart, the source's audio, atomic output.
+
+The file is written to `.<name>.partial.mp4` next to the target and renamed only when complete, so a
+crash or an exception never leaves a half-written video under the real name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Generator, Sequence
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+
+import av
+import cv2
+import numpy as np
+from av.audio.stream import AudioStream
+from av.container import InputContainer, OutputContainer
+from av.packet import Packet
+from av.video.reformatter import ColorRange, Colorspace, Interpolation, VideoReformatter
+
+from smartfocus.errors import MediaError
+
+FINE_TIME_BASE = Fraction(1, 90000)  # MPEG's clock: exact for 24, 25, 30, 30000/1001, 50, 60 fps
+# Audio codecs an mp4 holds and Chromium/Firefox play; anything else is re-encoded to AAC.
+COPYABLE_AUDIO = frozenset({"aac", "mp3", "opus"})
+# Accurate rounding keeps luma exact through a decode+encode round trip; AREA averages chroma 2x2.
+TO_YUV_FLAGS = Interpolation.AREA | Interpolation.ACCURATE_RND
+_BT709 = 1  # AVCOL_PRI_BT709 / AVCOL_TRC_BT709 / AVCOL_SPC_BT709
+_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+_Packets = Generator[tuple[float, Packet], None, None]  # (start in seconds, packet ready to mux)
+
+
+class VideoWriter:
+    """Encode BGR frames to an H.264 mp4 with the source's timing and audio; a context manager.
+
+    Odd widths or heights are padded by one row/column replicating the edge: yuv420p needs even
+    sizes and H.264 can only crop in steps of two there, so padding keeps every source pixel (cropping
+    would drop one) at the price of a one-pixel-larger output.
+
+    Leaving the `with` block normally finishes the file; leaving it by an exception aborts it and
+    deletes the partial file.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        width: int,
+        height: int,
+        fps: Fraction,
+        *,
+        timestamps: Sequence[float] | None = None,
+        audio_source: str | Path | None = None,
+        crf: int = 18,
+        preset: str = "veryfast",
+    ) -> None:
+        """Open the output.
+
+        Args:
+            path: the mp4 to create (replaced if it exists, only once writing succeeded).
+            width, height: size of the frames `write` gets.
+            fps: frame rate; the time base when `timestamps` is not given.
+            timestamps: presentation time of each frame in seconds (variable frame rate is kept).
+            audio_source: a media file whose first audio track is carried over (copied, or re-encoded
+                to AAC when mp4 cannot hold it), aligned so that its first video frame is at t=0; a
+                file without audio adds none.
+            crf, preset: libx264 quality and speed.
+
+        Raises:
+            MediaError: the output folder is missing or not writable, or the audio source is unreadable.
+        """
+        self.path = Path(path)
+        if width <= 0 or height <= 0:
+            raise ValueError(f"frame size must be positive, got {width}x{height}")
+        fps = fps if isinstance(fps, Fraction) else Fraction(fps).limit_denominator(1001)
+        if fps <= 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        if not self.path.parent.is_dir():
+            raise MediaError(f"{self.path}: the folder {self.path.parent} does not exist; create it first")
+        self.width, self.height = width, height
+        self._pad = (height % 2, width % 2)  # rows, columns added at the bottom / right
+        self._temp = self.path.with_name(f".{self.path.stem}.partial.mp4")
+        self._time_base, self._pts, self._durations = _frame_timing(fps, timestamps)
+        self._count = 0
+        self._done = False
+        self._to_yuv = VideoReformatter()
+        try:
+            self._container: OutputContainer = av.open(
+                str(self._temp), "w", format="mp4", container_options={"movflags": "+faststart"}
+            )
+        except (av.FFmpegError, OSError) as error:
+            raise MediaError(
+                f"{self.path}: cannot be written ({_reason(error)}); check permissions"
+            ) from None
+        try:
+            self._video = self._container.add_stream("libx264", rate=fps)
+            self._video.width, self._video.height = width + self._pad[1], height + self._pad[0]
+            self._video.pix_fmt = "yuv420p"
+            self._video.codec_context.time_base = self._time_base
+            self._video.codec_context.options = {"crf": str(crf), "preset": preset}
+            context = self._video.codec_context
+            context.color_primaries = context.color_trc = context.colorspace = _BT709
+            context.color_range = int(ColorRange.MPEG)
+            self._audio = _AudioCarry.open(Path(audio_source), self._container) if audio_source else None
+        except BaseException:
+            self.abort()
+            raise
+
+    def write(self, frame_bgr: np.ndarray) -> None:
+        """Encode the next frame (HxWx3 uint8 BGR, the size given at construction)."""
+        if self._done:
+            raise ValueError(f"{self.path}: the writer is already closed")
+        if frame_bgr.shape != (self.height, self.width, 3) or frame_bgr.dtype != np.uint8:
+            raise ValueError(
+                f"frame must be {self.height}x{self.width}x3 uint8, got {frame_bgr.shape} {frame_bgr.dtype}"
+            )
+        if self._pts is not None and self._count >= len(self._pts):
+            raise ValueError(f"{self.path}: more frames than the {len(self._pts)} timestamps given")
+        if any(self._pad):
+            frame_bgr = cv2.copyMakeBorder(frame_bgr, 0, self._pad[0], 0, self._pad[1], cv2.BORDER_REPLICATE)
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_bgr), format="bgr24")
+        frame = self._to_yuv.reformat(
+            frame,
+            format="yuv420p",
+            dst_colorspace=Colorspace.ITU709,
+            dst_color_range=ColorRange.MPEG,
+            interpolation=TO_YUV_FLAGS,
+        )
+        pts = self._count if self._pts is None else self._pts[self._count]
+        frame.pts, frame.time_base = pts, self._time_base
+        self._count += 1
+        try:
+            self._mux_video(self._video.encode(frame))
+            if self._audio is not None:
+                self._audio.mux_until(float(pts * self._time_base))
+        except (av.FFmpegError, OSError) as error:
+            self.abort()
+            raise MediaError(f"{self.path}: writing failed ({_reason(error)}); check disk space") from None
+
+    def close(self) -> Path:
+        """Flush the encoder, mux the rest of the audio, and move the file into place."""
+        if self._done:
+            return self.path
+        if self._count == 0:
+            self.abort()
+            raise MediaError(f"{self.path}: no frames were written; nothing to save")
+        try:
+            self._mux_video(self._video.encode(None))
+            if self._audio is not None:
+                self._audio.mux_until(None)
+                self._audio.close()
+            self._container.close()  # writes the moov atom and moves it to the front (+faststart)
+            os.replace(self._temp, self.path)
+        except (av.FFmpegError, OSError) as error:
+            self.abort()
+            raise MediaError(f"{self.path}: writing failed ({_reason(error)}); check disk space") from None
+        except BaseException:
+            self.abort()
+            raise
+        self._done = True
+        return self.path
+
+    def abort(self) -> None:
+        """Stop writing and delete the partial file; the target path is left untouched."""
+        self._done = True
+        audio = getattr(self, "_audio", None)
+        if audio is not None:
+            audio.close()
+        container = getattr(self, "_container", None)
+        if container is not None:
+            with contextlib.suppress(Exception):
+                container.close()
+        with contextlib.suppress(FileNotFoundError):
+            self._temp.unlink()
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def _mux_video(self, packets: list[Packet]) -> None:
+        for packet in packets:
+            if self._durations is not None and packet.pts is not None:
+                packet.duration = self._durations.get(packet.pts, packet.duration)
+            self._container.mux(packet)
+
+
+def _frame_timing(
+    fps: Fraction, timestamps: Sequence[float] | None
+) -> tuple[Fraction, list[int] | None, dict[int, int] | None]:
+    """Time base, per-frame pts and per-pts duration for the encoder.
+
+    Constant-rate timestamps (and none at all) use 1/fps with pts = frame number, so the mp4 holds
+    exactly the source rate; anything else uses a 1/90000 clock and pts = round(t * 90000).
+    """
+    frame_tb = 1 / fps
+    if timestamps is None:
+        return frame_tb, None, None
+    times = np.asarray(timestamps, dtype=np.float64)
+    if len(times) == 0:
+        raise ValueError("timestamps is empty")
+    if np.allclose(times, np.arange(len(times)) / float(fps), rtol=0, atol=1e-6):
+        return frame_tb, list(range(len(times))), None
+    pts = np.round(times / float(FINE_TIME_BASE)).astype(np.int64)
+    if np.any(np.diff(pts) <= 0):
+        raise ValueError("timestamps must increase by at least 1/90000 s per frame")
+    steps = np.diff(pts)
+    last = int(np.median(steps)) if len(steps) else round(1 / (fps * FINE_TIME_BASE))
+    durations = dict(zip(pts.tolist(), [*steps.tolist(), last], strict=True))
+    return FINE_TIME_BASE, pts.tolist(), durations
+
+
+def _reason(error: BaseException) -> str:
+    return getattr(error, "strerror", None) or type(error).__name__
+
+
+class _AudioCarry:
+    """The first audio track of a source, muxed into the output in time order as video is written.
+
+    Timestamps are shifted so the source's first video frame is t=0, matching the reader's timestamps.
+    """
+
+    def __init__(self, source: InputContainer, packets: _Packets) -> None:
+        self._source = source
+        self._packets = packets
+        self._pending: tuple[float, Packet] | None = None
+        self._output: OutputContainer | None = None
+
+    @classmethod
+    def open(cls, path: Path, output: OutputContainer) -> _AudioCarry | None:
+        """Add an audio stream to `output` for `path`'s first audio track; None when it has none."""
+        try:
+            source = av.open(str(path), metadata_errors="ignore")
+        except (av.FFmpegError, OSError) as error:
+            raise MediaError(
+                f"{path}: audio source cannot be read ({_reason(error)}); pass audio_source=None"
+            ) from None
+        if not source.streams.audio:
+            source.close()
+            return None
+        track = source.streams.audio[0]
+        offset = _video_start(source)
+        if track.codec_context.name in COPYABLE_AUDIO:
+            stream = output.add_stream_from_template(track)
+            packets = _copied(source, track, stream, offset)
+        else:
+            stream = output.add_stream("aac", rate=track.rate)
+            # A named layout for the channel count: AAC refuses "unspecified order" layouts (e.g. AVI's).
+            channels = track.codec_context.channels
+            stream.layout = _LAYOUTS.get(channels, "stereo")
+            packets = _reencoded(source, track, stream, offset)
+        carry = cls(source, packets)
+        carry._output = output
+        return carry
+
+    def mux_until(self, seconds: float | None) -> None:
+        """Mux the packets that start at or before `seconds` (all of them for None)."""
+        assert self._output is not None
+        while True:
+            if self._pending is None:
+                self._pending = next(self._packets, None)
+                if self._pending is None:
+                    return
+            start, packet = self._pending
+            if seconds is not None and start > seconds:
+                return
+            self._output.mux(packet)
+            self._pending = None
+
+    def close(self) -> None:
+        self._packets.close()
+        with contextlib.suppress(Exception):
+            self._source.close()
+
+
+def _video_start(source: InputContainer) -> float:
+    """Seconds at which the source's first video frame is shown (0 without video)."""
+    if not source.streams.video:
+        return 0.0
+    video = source.streams.video[0]
+    if video.start_time is None or video.time_base is None:
+        return 0.0
+    return float(video.start_time * video.time_base)
+
+
+def _copied(source: InputContainer, track: AudioStream, stream: AudioStream, offset: float) -> _Packets:
+    """The track's packets unchanged apart from the shift, re-labelled for the output stream."""
+    shift = round(offset / track.time_base) if track.time_base else 0
+    for packet in source.demux(track):
+        if packet.size == 0 or packet.pts is None or packet.time_base is None:
+            continue
+        packet.pts -= shift
+        if packet.dts is not None:
+            packet.dts -= shift
+        start = float(packet.pts * packet.time_base)
+        packet.stream = stream
+        yield start, packet
+
+
+def _reencoded(source: InputContainer, track: AudioStream, stream: AudioStream, offset: float) -> _Packets:
+    """The track decoded and encoded to AAC (PyAV resamples and re-chunks to AAC's frame size)."""
+    rate = track.rate
+    time_base = Fraction(1, rate)
+    for packet in source.demux(track):
+        try:
+            frames = packet.decode()
+        except av.FFmpegError:
+            continue
+        for frame in frames:
+            if frame.pts is not None and frame.time_base is not None:
+                frame.pts = round((frame.pts * frame.time_base - Fraction(offset)) / time_base)
+                frame.time_base = time_base
+            for out in stream.encode(frame):
+                yield _start_of(out), out
+    for out in stream.encode(None):
+        yield _start_of(out), out
+
+
+def _start_of(packet: Packet) -> float:
+    if packet.pts is None or packet.time_base is None:
+        return 0.0
+    return float(packet.pts * packet.time_base)
