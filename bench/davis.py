@@ -163,6 +163,12 @@ class Bench:
         while True:
             rc, err, seconds = self.render(seq_dir, clicks, refine, out)
             res.seconds += seconds
+            if rc == 2 and res.runs:
+                # a corrective click that selects nothing is refused; a user keeps the previous result
+                res.runs.append(Run(list(clicks), seconds, rc, err, res.runs[-1].j, res.runs[-1].f))
+                res.error = f"click {len(clicks)} refused: {err}"
+                clicks.pop()
+                break
             if rc == 0:
                 preds, note = load_mattes(out / "matte", gts)
                 error = note

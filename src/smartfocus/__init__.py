@@ -5,8 +5,8 @@ Layers, each depending only on the ones after it: server -> render -> focus -> v
 
 __version__ = "0.1.0"
 
-from smartfocus.api import Video, open_video  # noqa: E402
-from smartfocus.errors import SmartfocusError  # noqa: E402
-from smartfocus.focus.plan import FocusPlan, Keyframe  # noqa: E402
+from smartfocus.api import Video, open_video
+from smartfocus.errors import SmartfocusError
+from smartfocus.focus.plan import FocusPlan, Keyframe
 
 __all__ = ["FocusPlan", "Keyframe", "SmartfocusError", "Video", "__version__", "open_video"]

@@ -101,7 +101,9 @@ def link_tracklets(analysis: Analysis, settings: LinkSettings | None = None) -> 
         for after in by_start:
             if after.end <= before.end or after.start <= before.start:
                 continue
-            if after.start <= before.end and not _same_object_where_overlapping(analysis, before, after, settings):
+            if after.start <= before.end and not _same_object_where_overlapping(
+                analysis, before, after, settings
+            ):
                 continue
             cost = _link_cost(before, ends[before.track_id], after, ends[after.track_id], settings)
             if cost is not None:

@@ -72,7 +72,11 @@ class FocusPlan:
 
     def to_json(self) -> str:
         return json.dumps(
-            {"keyframes": [{"frame": k.frame, "action": k.action, "points": k.points} for k in self.keyframes]}
+            {
+                "keyframes": [
+                    {"frame": k.frame, "action": k.action, "points": k.points} for k in self.keyframes
+                ]
+            }
         )
 
     @classmethod
@@ -80,7 +84,11 @@ class FocusPlan:
         try:
             data = json.loads(text)
             keyframes = tuple(
-                Keyframe(int(k["frame"]), k.get("action", "focus"), tuple(tuple(map(float, p)) for p in k["points"]))
+                Keyframe(
+                    int(k["frame"]),
+                    k.get("action", "focus"),
+                    tuple(tuple(map(float, p)) for p in k["points"]),
+                )
                 for k in data["keyframes"]
             )
         except (ValueError, KeyError, TypeError) as error:

@@ -62,7 +62,11 @@ class FocusTimeline:
         level = np.zeros(self.active.shape[1], np.float32)
         for frame in range(self.first_keyframe, self.active.shape[0]):
             target = self.active[frame].astype(np.float32)
-            level = target if frame == self.first_keyframe else np.clip(level + np.sign(target - level) * step, 0, 1)
+            level = (
+                target
+                if frame == self.first_keyframe
+                else np.clip(level + np.sign(target - level) * step, 0, 1)
+            )
             weights[frame] = level
         return _smoothstep(weights)
 
@@ -72,7 +76,9 @@ class FocusTimeline:
         frames = self.active.shape[0]
         visible = np.zeros(frames, np.float32)
         for column, subject in enumerate(self.subjects):
-            visible = np.maximum(visible, (subject.visible() & (self._weights[:, column] > 0)).astype(np.float32))
+            visible = np.maximum(
+                visible, (subject.visible() & (self._weights[:, column] > 0)).astype(np.float32)
+            )
         if self.first_keyframe >= frames:
             return np.zeros(frames, np.float32)
         window = self.transition_frames | 1  # odd, so the average is centred

@@ -6,6 +6,7 @@ After one pass (`analyse_video`), clicks, focus switches, previews and re-render
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -18,6 +19,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from smartfocus.media.reader import VideoReader
+from smartfocus.media.transcode import read_ahead
 from smartfocus.vision.instances import APPEARANCE_BINS, Instances
 from smartfocus.vision.model import Segmenter
 from smartfocus.vision.segment import AnalysisSettings, FrameTracker, grid_shape
@@ -94,7 +96,9 @@ class Analysis:
         bytes_per_mask = (grid[0] * grid[1] + 7) // 8
         counts = [len(inst) for inst in frames]
 
-        def stack(get: Callable[[Instances], np.ndarray], dtype: type, tail: tuple[int, ...] = ()) -> np.ndarray:
+        def stack(
+            get: Callable[[Instances], np.ndarray], dtype: type, tail: tuple[int, ...] = ()
+        ) -> np.ndarray:
             parts = [get(inst) for inst in frames if len(inst)]
             return np.concatenate(parts).astype(dtype) if parts else np.zeros((0, *tail), dtype)
 
@@ -188,7 +192,10 @@ class Analysis:
                 frame_count=meta["frame_count"],
                 settings=AnalysisSettings(**meta["settings"]),
                 class_names={int(k): v for k, v in meta["class_names"].items()},
-                **{key: data[key] for key in ("frame_index", "track_ids", "class_ids", "scores", "boxes", "appearance")},
+                **{
+                    key: data[key]
+                    for key in ("frame_index", "track_ids", "class_ids", "scores", "boxes", "appearance")
+                },
                 packed_masks=data["packed_masks"],
             )
 
@@ -199,8 +206,9 @@ def iter_analysis(
     """Segment and track a video frame by frame with a fresh tracker (a generator, so callers can show
     progress or stop early)."""
     tracker = FrameTracker(segmenter, settings, (reader.info.width, reader.info.height))
-    for index, frame in reader.frames():
-        yield index, tracker.update(frame)
+    with contextlib.closing(read_ahead(reader.frames(), depth=4)) as frames:  # decode while inferring
+        for index, frame in frames:
+            yield index, tracker.update(frame)
 
 
 def analyse_video(

@@ -106,7 +106,9 @@ def load_segmenter(spec: str | os.PathLike[str] | None = None, device: str | Non
     except Exception as error:  # ultralytics raises many types for a bad file; all mean the same to a user
         raise ModelError(f"cannot load model weights {weights}: {error}".splitlines()[0]) from error
     if model.task != "segment":
-        raise ModelError(f"model {weights} is a {model.task} model; smartfocus needs a YOLO segmentation model")
+        raise ModelError(
+            f"model {weights} is a {model.task} model; smartfocus needs a YOLO segmentation model"
+        )
     _warm_up(model, device)
     return Segmenter(
         model=model,
@@ -126,7 +128,13 @@ def _warm_up(model: YOLO, device: str) -> None:
     import numpy as np
     import torch
 
-    model.predict(np.zeros((64, 64, 3), np.uint8), imgsz=64, device=device, quantize=16 if device != "cpu" else None, verbose=False)
+    model.predict(
+        np.zeros((64, 64, 3), np.uint8),
+        imgsz=64,
+        device=device,
+        quantize=16 if device != "cpu" else None,
+        verbose=False,
+    )
     if device == "cpu":
         torch.set_num_threads(os.cpu_count() or 1)
 

@@ -1,0 +1,5 @@
+import sys
+
+from smartfocus.cli import main
+
+sys.exit(main())

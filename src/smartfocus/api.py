@@ -1,0 +1,108 @@
+"""The Python API: the whole product in a few calls, for pipelines.
+
+    import smartfocus
+    with smartfocus.open_video("clip.mp4", model="yolov8n-seg-int8dq.pt") as video:
+        plan = smartfocus.FocusPlan().focus(0, (640, 360)).focus(120, (300, 200))
+        video.render("out.mp4", plan, blur=0.6, matte_dir="mattes/")
+
+The first render analyses the clip once (cached on disk); later renders with other plans reuse it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from smartfocus.focus.plan import FocusPlan
+from smartfocus.focus.timeline import FocusTimeline
+from smartfocus.media.reader import VideoInfo, VideoReader
+from smartfocus.media.reader import open_video as _open_reader
+from smartfocus.paths import smartfocus_home
+from smartfocus.render.compositor import LensSettings
+from smartfocus.render.job import ProgressCallback, render_video
+from smartfocus.vision.analysis import Analysis, analyse_video
+from smartfocus.vision.model import Segmenter, load_segmenter
+from smartfocus.vision.segment import AnalysisSettings
+
+
+class Video:
+    """One video: its frames, its (lazily computed, cached) analysis, and renders of it."""
+
+    def __init__(
+        self,
+        reader: VideoReader,
+        *,
+        model: str | os.PathLike[str] | None = None,
+        device: str | None = None,
+        settings: AnalysisSettings | None = None,
+        cache_dir: Path | None = None,
+    ) -> None:
+        self.reader = reader
+        self.settings = settings or AnalysisSettings()
+        self.cache_dir = cache_dir or smartfocus_home() / "analyses"
+        self._model_spec, self._device = model, device
+        self._segmenter: Segmenter | None = None
+        self._analysis: Analysis | None = None
+
+    def __enter__(self) -> Video:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.reader.close()
+
+    @property
+    def info(self) -> VideoInfo:
+        return self.reader.info
+
+    def analyse(self, progress: ProgressCallback | None = None) -> Analysis:
+        """Segment and track the whole video once; cached in memory and on disk."""
+        if self._analysis is None:
+            if self._segmenter is None:
+                self._segmenter = load_segmenter(self._model_spec, self._device)
+            self._analysis = analyse_video(
+                self.reader, self._segmenter, self.settings, cache_dir=self.cache_dir, progress=progress
+            )
+        return self._analysis
+
+    def timeline(self, plan: FocusPlan, *, transition_seconds: float = 0.4) -> FocusTimeline:
+        """The plan resolved against the analysis (raises SelectionError for a click on nothing)."""
+        frames = max(1, round(transition_seconds * float(self.reader.info.fps)))
+        return FocusTimeline(self.analyse(), plan, transition_frames=frames)
+
+    def render(
+        self,
+        output: str | os.PathLike[str],
+        plan: FocusPlan | None = None,
+        *,
+        blur: float = 0.6,
+        transition_seconds: float = 0.4,
+        refine: bool = True,
+        matte_dir: str | os.PathLike[str] | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> Path:
+        """Render with `plan` (no plan: a plain transcode). Analyses first if needed."""
+        timeline = (
+            self.timeline(plan, transition_seconds=transition_seconds) if plan and plan.keyframes else None
+        )
+        return render_video(
+            self.reader,
+            Path(output),
+            timeline,
+            LensSettings(strength=blur),
+            refine=refine,
+            matte_dir=Path(matte_dir) if matte_dir else None,
+            progress=progress,
+        )
+
+
+def open_video(
+    path: str | os.PathLike[str],
+    *,
+    model: str | os.PathLike[str] | None = None,
+    device: str | None = None,
+    imgsz: int | None = None,
+    fps: float | None = None,
+) -> Video:
+    """Open a video file or frame folder for focusing (nothing is analysed until needed)."""
+    settings = AnalysisSettings(imgsz=imgsz) if imgsz else AnalysisSettings()
+    return Video(_open_reader(path, fps=fps), model=model, device=device, settings=settings)

@@ -1,0 +1,83 @@
+"""The identity lock, on real footage with the real model.
+
+DAVIS `lucia`: a woman walks through a park while another person walks behind her. We hide the woman
+under an occluder for longer than ByteTrack remembers a lost track (so she comes back with a new
+track id) and check that the focus returns to her, and never sits on anyone else meanwhile.
+"""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from smartfocus.focus.plan import FocusPlan
+from smartfocus.focus.timeline import FocusTimeline
+from smartfocus.media import open_video
+from smartfocus.vision.analysis import analyse_video
+from smartfocus.vision.instances import upsample_mask
+from smartfocus.vision.segment import AnalysisSettings
+
+HIDDEN = range(15, 55)  # 40 frames: longer than ByteTrack's 30-frame memory
+
+
+def _deepest_point(mask: np.ndarray) -> tuple[float, float]:
+    distance = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
+    y, x = np.unravel_index(np.argmax(distance), distance.shape)
+    return float(x), float(y)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = (a | b).sum()
+    return float((a & b).sum() / union) if union else 1.0
+
+
+@pytest.fixture(scope="module")
+def occluded_lucia(
+    davis_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, list[np.ndarray]]:
+    """lucia's frames with the woman covered by a flat grey box (her padded ground-truth box) in HIDDEN."""
+    folder = tmp_path_factory.mktemp("lucia_occluded")
+    truth = []
+    for frame_file in sorted((davis_dir / "lucia" / "frames").glob("*.jpg")):
+        frame = cv2.imread(str(frame_file))
+        mask = (
+            cv2.imread(str(davis_dir / "lucia" / "masks" / f"{frame_file.stem}.png"), cv2.IMREAD_GRAYSCALE)
+            > 0
+        )
+        index = int(frame_file.stem)
+        if index in HIDDEN:
+            ys, xs = np.nonzero(mask)
+            frame[max(ys.min() - 20, 0) : ys.max() + 20, max(xs.min() - 20, 0) : xs.max() + 20] = 128
+        cv2.imwrite(str(folder / f"{frame_file.stem}.png"), frame)
+        truth.append(mask)
+    return folder, truth
+
+
+def test_focus_returns_to_the_same_subject_after_occlusion(occluded_lucia, segmenter, tmp_path: Path) -> None:
+    folder, truth = occluded_lucia
+    with open_video(folder) as reader:
+        analysis = analyse_video(reader, segmenter, AnalysisSettings(), cache_dir=tmp_path)
+    timeline = FocusTimeline(analysis, FocusPlan().focus(0, _deepest_point(truth[0])))
+    subject = timeline.subjects[0]
+    assert len(subject.track_ids) >= 2, (
+        "the occlusion must break ByteTrack's track for this test to mean anything"
+    )
+
+    size = analysis.frame_size
+    for frame, mask in enumerate(truth):
+        matte = upsample_mask(timeline.state(frame).subject_matte, size) > 0.5
+        if frame in HIDDEN:
+            others = analysis.instances(frame)
+            for track_id, other_mask in zip(others.track_ids, others.masks, strict=True):
+                if track_id in subject.track_ids:
+                    continue
+                other = upsample_mask(other_mask, size) > 0.5
+                assert (matte & other).sum() <= 0.05 * max(other.sum(), 1), (
+                    f"focus sat on another object at {frame}"
+                )
+        elif frame > max(HIDDEN) + 3:  # a few frames for the detector to find her again
+            assert _iou(matte, mask) > 0.5, f"focus did not come back to the subject at frame {frame}"
+    # and the blur eased out while she was hidden, instead of blurring the whole frame
+    assert timeline.strength(30) == 0.0
+    assert timeline.strength(5) == 1.0 and timeline.strength(69) == 1.0

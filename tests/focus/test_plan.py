@@ -1,0 +1,34 @@
+"""The focus plan is plain data: editing, merging and JSON round trips."""
+
+import pytest
+
+from smartfocus.errors import SelectionError
+from smartfocus.focus.plan import FocusPlan, Keyframe
+
+
+def test_clicks_on_one_frame_merge_into_one_keyframe() -> None:
+    plan = FocusPlan().focus(10, (1, 2)).focus(10, (3, 4)).focus(0, (5, 6))
+    assert [k.frame for k in plan.keyframes] == [0, 10]
+    assert plan.keyframes[1].points == ((1, 2), (3, 4))
+
+
+def test_json_round_trip_keeps_every_keyframe() -> None:
+    plan = FocusPlan().focus(0, (10.5, 20)).add(30, (40, 50)).clear(60)
+    again = FocusPlan.from_json(plan.to_json())
+    assert again == plan
+    assert [k.action for k in again.keyframes] == ["focus", "add", "clear"]
+
+
+def test_removing_a_keyframe() -> None:
+    plan = FocusPlan().focus(0, (1, 1)).focus(20, (2, 2))
+    assert plan.without(0).keyframes == (Keyframe(20, "focus", ((2, 2),)),)
+    with pytest.raises(SelectionError, match="no keyframe 5"):
+        plan.without(5)
+
+
+@pytest.mark.parametrize(
+    "text", ["{}", "not json", '{"keyframes": [{"frame": 0, "action": "zoom", "points": [[1, 2]]}]}']
+)
+def test_bad_plans_are_rejected_with_a_reason(text: str) -> None:
+    with pytest.raises(SelectionError):
+        FocusPlan.from_json(text)

@@ -1,0 +1,141 @@
+"""The `smartfocus` command as a user runs it: a real process, real footage, the real model."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+
+def run_cli(*args: object, model: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "smartfocus", *map(str, args)]
+    if model is not None:
+        command += ["--model", str(model)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+
+
+def _deepest_point(mask: np.ndarray) -> tuple[int, int]:
+    distance = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
+    y, x = np.unravel_index(np.argmax(distance), distance.shape)
+    return int(x), int(y)
+
+
+def _frame_count(path: Path) -> int:
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(video=0))
+
+
+def test_version_and_help() -> None:
+    assert run_cli("--version").stdout.startswith("smartfocus ")
+    help_text = run_cli("render", "--help").stdout
+    assert "--focus F:X,Y" in help_text and "--matte DIR" in help_text
+
+
+def test_render_frame_folder_with_matte_export(davis_dir: Path, model_path: Path, tmp_path: Path) -> None:
+    frames = davis_dir / "swing" / "frames"
+    truth = cv2.imread(str(davis_dir / "swing" / "masks" / "00000.png"), cv2.IMREAD_GRAYSCALE) > 0
+    x, y = _deepest_point(truth)
+    out, mattes = tmp_path / "swing.mp4", tmp_path / "mattes"
+    result = run_cli(
+        "render", frames, "-o", out, "--focus", f"0:{x},{y}", "--matte", mattes, model=model_path
+    )
+    assert result.returncode == 0, result.stderr
+    files = sorted(mattes.glob("*.png"))
+    assert [f.name for f in files] == [f"{i:05d}.png" for i in range(60)]
+    first = cv2.imread(str(files[0]), cv2.IMREAD_UNCHANGED)
+    assert first.dtype == np.uint8 and first.shape == truth.shape and first.max() == 255
+    assert ((first > 127) & truth).sum() / ((first > 127) | truth).sum() > 0.6
+    assert _frame_count(out) == 60
+    assert not list(tmp_path.glob(".*")), "temporary files were left behind"
+
+
+def test_render_keeps_audio_and_frame_count(dog_clip: Path, model_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "dog.mp4"
+    result = run_cli("render", dog_clip, "-o", out, "--focus", "0:360,380", "--blur", "0.8", model=model_path)
+    assert result.returncode == 0, result.stderr
+    with av.open(str(out)) as container:
+        video = container.streams.video[0]
+        assert video.codec_context.name == "h264" and video.codec_context.pix_fmt == "yuv420p"
+        assert len(container.streams.audio) == 1
+        audio_seconds = float(container.streams.audio[0].duration * container.streams.audio[0].time_base)
+    assert _frame_count(out) == 289
+    assert audio_seconds == pytest.approx(9.66, abs=0.1)
+
+
+@pytest.mark.parametrize(
+    ("make_input", "message"),
+    [
+        (lambda d: d / "missing.mp4", "missing.mp4"),
+        (lambda d: _write(d / "notes.mp4", b"just some text, not a video\n" * 50), "notes.mp4"),
+        (lambda d: (d / "empty").mkdir() or d / "empty", "empty"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(make_input, message: str, tmp_path: Path, model_path: Path) -> None:
+    source = make_input(tmp_path)
+    out = tmp_path / "out.mp4"
+    result = run_cli("render", source, "-o", out, "--focus", "0:10,10", model=model_path)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_output_in_missing_directory_is_refused(dog_clip: Path, tmp_path: Path) -> None:
+    result = run_cli("render", dog_clip, "-o", tmp_path / "nope" / "out.mp4")
+    assert result.returncode == 2 and "does not exist" in result.stderr
+    assert not (tmp_path / "nope").exists()
+
+
+def test_click_on_nothing_names_the_nearest_and_writes_nothing(
+    davis_dir: Path, model_path: Path, tmp_path: Path
+) -> None:
+    out, mattes = tmp_path / "out.mp4", tmp_path / "mattes"
+    # top-left corner of the car-turn road: no object there
+    result = run_cli(
+        "render",
+        davis_dir / "car-turn" / "frames",
+        "-o",
+        out,
+        "--focus",
+        "0:5,5",
+        "--matte",
+        mattes,
+        model=model_path,
+    )
+    assert result.returncode == 2
+    assert "nothing selectable at (5, 5); nearest:" in result.stderr
+    assert not out.exists() and not mattes.exists()
+
+
+def test_missing_weights_fail_fast_with_a_fix(dog_clip: Path, tmp_path: Path) -> None:
+    result = run_cli(
+        "render", dog_clip, "-o", tmp_path / "o.mp4", "--focus", "0:1,1", "--model", tmp_path / "x.pt"
+    )
+    assert result.returncode == 2
+    assert "x.pt not found" in result.stderr and "--model PATH" in result.stderr
+
+
+def test_official_name_offline_fails_fast_instead_of_hanging(dog_clip: Path, tmp_path: Path) -> None:
+    result = run_cli(
+        "render",
+        dog_clip,
+        "-o",
+        tmp_path / "o.mp4",
+        "--focus",
+        "0:1,1",
+        "--model",
+        "yolov8s-seg.pt",
+        timeout=60,
+    )
+    if result.returncode == 0:
+        pytest.skip("this machine can download official weights")
+    assert result.returncode == 2
+    assert "yolov8s-seg.pt" in result.stderr and "unreachable" in result.stderr
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
