@@ -422,7 +422,12 @@ class _SequenceSource:
 
     def read(self, index: int) -> np.ndarray:
         file = self._files[index]
-        image = cv2.imread(str(file), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+        # imdecode, not imread: ultralytics replaces cv2.imread process-wide with a PIL fallback
+        try:
+            data = np.fromfile(file, np.uint8)
+        except OSError:
+            data = np.zeros(0, np.uint8)
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION) if data.size else None
         if image is None:
             raise MediaError(f"{file}: cannot be read as an image; replace or remove it")
         if (image.shape[1], image.shape[0]) != self._size:
@@ -448,7 +453,8 @@ def _image_size(file: Path) -> tuple[int, int]:
     try:
         with Image.open(file) as image:
             return image.size
-    except (OSError, UnidentifiedImageError):
+    # ImportError: ultralytics patches Image.open to try an optional HEIF plugin on unknown files
+    except (OSError, UnidentifiedImageError, ImportError):
         raise MediaError(f"{file}: cannot be read as an image; replace or remove it") from None
 
 
