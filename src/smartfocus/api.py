@@ -20,8 +20,8 @@ from smartfocus.media.reader import open_video as _open_reader
 from smartfocus.paths import smartfocus_home
 from smartfocus.render.compositor import LensSettings
 from smartfocus.render.job import ProgressCallback, render_video
-from smartfocus.vision.analysis import Analysis, analyse_video
-from smartfocus.vision.model import Segmenter, load_segmenter
+from smartfocus.vision.analysis import Analysis, analyse_video, cache_path, load_cached
+from smartfocus.vision.model import Segmenter, load_segmenter, resolve_weights, weights_fingerprint
 from smartfocus.vision.segment import AnalysisSettings
 
 
@@ -56,6 +56,13 @@ class Video:
 
     def analyse(self, progress: ProgressCallback | None = None) -> Analysis:
         """Segment and track the whole video once; cached in memory and on disk."""
+        if self._analysis is None:
+            weights = resolve_weights(self._model_spec)
+            if weights.is_file():  # else an official name still to be downloaded: nothing cached yet
+                key = cache_path(
+                    self.cache_dir, self.reader.info.path, weights_fingerprint(weights), self.settings
+                )
+                self._analysis = load_cached(key)
         if self._analysis is None:
             if self._segmenter is None:
                 self._segmenter = load_segmenter(self._model_spec, self._device)

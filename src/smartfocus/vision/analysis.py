@@ -221,12 +221,11 @@ def analyse_video(
 ) -> Analysis:
     """The video's analysis: from `cache_dir` when it was computed before, else computed and cached."""
     settings = settings or AnalysisSettings()
-    cache_file = cache_dir / f"{analysis_key(reader, segmenter, settings)}.npz" if cache_dir else None
-    if cache_file and cache_file.is_file():
-        try:
-            return Analysis.load(cache_file)
-        except (ValueError, OSError, KeyError):
-            cache_file.unlink(missing_ok=True)  # stale or damaged: recompute
+    cache_file = (
+        cache_path(cache_dir, reader.info.path, segmenter.fingerprint, settings) if cache_dir else None
+    )
+    if cache_file and (cached := load_cached(cache_file)):
+        return cached
     total = len(reader)
     frames: list[Instances] = []
     for index, instances in iter_analysis(reader, segmenter, settings):
@@ -244,12 +243,26 @@ def analyse_video(
     return analysis
 
 
-def analysis_key(reader: VideoReader, segmenter: Segmenter, settings: AnalysisSettings) -> str:
-    """Identifies (video content, weights, settings), so any change to one of them misses the cache."""
+def cache_path(cache_dir: Path, video: Path, weights_fingerprint: str, settings: AnalysisSettings) -> Path:
+    """Where the analysis of (video content, weights, settings) is kept; any change misses the cache.
+
+    Needs only the weights' fingerprint, not the loaded model, so a cache hit never loads the model.
+    """
     digest = hashlib.sha256()
-    digest.update(json.dumps([FORMAT_VERSION, segmenter.fingerprint, asdict(settings)]).encode())
-    digest.update(video_fingerprint(reader.info.path).encode())
-    return digest.hexdigest()[:24]
+    digest.update(json.dumps([FORMAT_VERSION, weights_fingerprint, asdict(settings)]).encode())
+    digest.update(video_fingerprint(video).encode())
+    return cache_dir / f"{digest.hexdigest()[:24]}.npz"
+
+
+def load_cached(path: Path) -> Analysis | None:
+    """The analysis stored at `path`, or None when there is none (a damaged or stale one is removed)."""
+    if not path.is_file():
+        return None
+    try:
+        return Analysis.load(path)
+    except (ValueError, OSError, KeyError):
+        path.unlink(missing_ok=True)
+        return None
 
 
 def video_fingerprint(path: Path, chunk: int = 1 << 20) -> str:

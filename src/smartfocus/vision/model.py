@@ -113,7 +113,7 @@ def load_segmenter(spec: str | os.PathLike[str] | None = None, device: str | Non
     return Segmenter(
         model=model,
         name=str(weights),
-        fingerprint=_file_digest(weights),
+        fingerprint=weights_fingerprint(weights),
         device=device,
         half=device.startswith("cuda"),
     )
@@ -142,7 +142,8 @@ def _warm_up(model: YOLO, device: str) -> None:
     cv2.setNumThreads(os.cpu_count() or 1)
 
 
-def _file_digest(path: Path) -> str:
+def weights_fingerprint(path: Path) -> str:
+    """Identifies the weights' content (part of analysis cache keys)."""
     with path.open("rb") as file:
         return hashlib.file_digest(file, "sha256").hexdigest()[:16]
 
