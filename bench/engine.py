@@ -27,6 +27,7 @@ def main() -> int:
     parser.add_argument("--clip", type=Path, default=SHARED / "samples" / "sam2_01_dog.mp4")
     parser.add_argument("--model", default=str(SHARED / "models" / "yolov8n-seg-int8dq.pt"))
     parser.add_argument("--imgsz", type=int, default=None)
+    parser.add_argument("--stride", type=int, default=None)
     parser.add_argument("--device", default=None)
     parser.add_argument("--first", default="0:360,380", help="first render's click F:X,Y (the walker)")
     parser.add_argument("--second", default="0:612,466", help="re-render's click F:X,Y (the dog)")
@@ -60,15 +61,16 @@ def main() -> int:
         from smartfocus.vision.model import load_segmenter
         from smartfocus.vision.segment import AnalysisSettings
 
-        settings = AnalysisSettings(imgsz=args.imgsz) if args.imgsz else AnalysisSettings()
+        chosen = {"imgsz": args.imgsz, "stride": args.stride}
+        settings = AnalysisSettings(**{key: value for key, value in chosen.items() if value is not None})
         segmenter = load_segmenter(args.model, args.device)
-        print(f"device: {segmenter.device}, analysis imgsz: {settings.imgsz}")
+        print(f"device: {segmenter.device}, analysis imgsz {settings.imgsz}, stride {settings.stride}")
         with open_video(args.clip) as reader:
             start = time.perf_counter()
             analyse_video(reader, segmenter, settings)  # no cache: always runs the model
             report("analysis", frames / (time.perf_counter() - start))
 
-        options = {"model": args.model, "device": args.device, "imgsz": args.imgsz}
+        options = {"model": args.model, "device": args.device, "imgsz": args.imgsz, "stride": args.stride}
         with smartfocus.open_video(args.clip, **options) as video:
             start = time.perf_counter()
             video.render(out / "first.mp4", plan(args.first))

@@ -28,7 +28,9 @@ def test_second_render_reuses_the_cached_analysis(
     assert len(list((tmp_path / "m").glob("*.png"))) == 60
 
 
-def test_plan_round_trips_through_json_and_selects_the_same_subject(davis_dir: Path, model_path: Path) -> None:
+def test_plan_round_trips_through_json_and_selects_the_same_subject(
+    davis_dir: Path, model_path: Path
+) -> None:
     with smartfocus.open_video(davis_dir / "swing" / "frames", model=model_path) as video:
         plan = smartfocus.FocusPlan().focus(0, (481, 283))
         again = smartfocus.FocusPlan.from_json(plan.to_json())

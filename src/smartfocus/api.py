@@ -108,8 +108,10 @@ def open_video(
     model: str | os.PathLike[str] | None = None,
     device: str | None = None,
     imgsz: int | None = None,
+    stride: int | None = None,
     fps: float | None = None,
 ) -> Video:
     """Open a video file or frame folder for focusing (nothing is analysed until needed)."""
-    settings = AnalysisSettings(imgsz=imgsz) if imgsz else AnalysisSettings()
+    chosen = {"imgsz": imgsz, "stride": stride}
+    settings = AnalysisSettings(**{key: value for key, value in chosen.items() if value is not None})
     return Video(_open_reader(path, fps=fps), model=model, device=device, settings=settings)

@@ -13,10 +13,10 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from smartfocus.vision.analysis import Analysis, Tracklet
+from smartfocus.vision.instances import warp_to_box
 
 
 @dataclass(frozen=True)
@@ -168,8 +168,8 @@ def _interpolated_mask(analysis: Analysis, rows: np.ndarray, frame: int) -> np.n
     box_before, box_after = analysis.boxes[rows[before]], analysis.boxes[rows[after]]
     box = (1 - weight) * box_before + weight * box_after
     scale = analysis.grid[1] / analysis.frame_size[0]
-    warped_before = _warp_to_box(analysis.mask(int(rows[before])), box_before, box, scale)
-    warped_after = _warp_to_box(analysis.mask(int(rows[after])), box_after, box, scale)
+    warped_before = warp_to_box(analysis.mask(int(rows[before])), box_before, box, scale)
+    warped_after = warp_to_box(analysis.mask(int(rows[after])), box_after, box, scale)
     return (1 - weight) * warped_before + weight * warped_after
 
 
@@ -186,17 +186,6 @@ def _bridge_gaps(analysis: Analysis, rows: np.ndarray, settings: LinkSettings) -
             covered = (others & mask).sum(axis=(1, 2)).max(initial=0)
             bridged[frame] = covered <= settings.max_cover * max(mask.sum(), 1)
     return bridged
-
-
-def _warp_to_box(mask: np.ndarray, source: np.ndarray, target: np.ndarray, scale: float) -> np.ndarray:
-    """Move and scale a grid mask so its box `source` lands on `target` (boxes in source pixels)."""
-    sx = (target[2] - target[0]) / max(source[2] - source[0], 1e-3)
-    sy = (target[3] - target[1]) / max(source[3] - source[1], 1e-3)
-    tx = (target[0] - source[0] * sx) * scale
-    ty = (target[1] - source[1] * sy) * scale
-    matrix = np.array([[sx, 0, tx], [0, sy, ty]], np.float32)
-    size = (mask.shape[1], mask.shape[0])
-    return cv2.warpAffine(mask.astype(np.float32), matrix, size, flags=cv2.INTER_LINEAR)
 
 
 def follow_subject(

@@ -46,9 +46,19 @@ def transcode(
         output, info.width, info.height, info.fps, timestamps=reader.timestamps, audio_source=audio
     )
     frames = read_ahead(reader.frames(), READ_AHEAD)
-    with writer, contextlib.closing(frames):
-        for index, frame in frames:
-            writer.write(frame if transform is None else transform(index, frame))
+    if transform is None:
+        with writer, contextlib.closing(frames):
+            for index, frame in frames:
+                writer.write(frame)
+                if progress is not None:
+                    progress(index + 1, total)
+            return writer.close()
+    # With a transform, the three stages overlap: decoding (read-ahead thread), the transform (this
+    # thread) and encoding (another read-ahead over the transformed frames), like a pipeline.
+    transformed = read_ahead(((index, transform(index, frame)) for index, frame in frames), READ_AHEAD)
+    with writer, contextlib.closing(frames), contextlib.closing(transformed):
+        for index, frame in transformed:
+            writer.write(frame)
             if progress is not None:
                 progress(index + 1, total)
         return writer.close()

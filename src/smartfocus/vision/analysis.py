@@ -20,7 +20,7 @@ import numpy as np
 if TYPE_CHECKING:
     from smartfocus.media.reader import VideoReader
 from smartfocus.media.transcode import read_ahead
-from smartfocus.vision.instances import APPEARANCE_BINS, Instances
+from smartfocus.vision.instances import APPEARANCE_BINS, Instances, interpolate_instances
 from smartfocus.vision.model import Segmenter
 from smartfocus.vision.segment import AnalysisSettings, FrameTracker, grid_shape
 
@@ -203,12 +203,28 @@ class Analysis:
 def iter_analysis(
     reader: VideoReader, segmenter: Segmenter, settings: AnalysisSettings
 ) -> Iterator[tuple[int, Instances]]:
-    """Segment and track a video frame by frame with a fresh tracker (a generator, so callers can show
-    progress or stop early)."""
-    tracker = FrameTracker(segmenter, settings, (reader.info.width, reader.info.height))
+    """Segment and track a video with a fresh tracker, yielding every frame's instances in order (a
+    generator, so callers can show progress or stop early). With `settings.stride` > 1 the model runs
+    on every stride-th frame (and the last); the frames between get interpolated instances."""
+    size = (reader.info.width, reader.info.height)
+    tracker = FrameTracker(segmenter, settings, size)
+    scale = tracker.grid[1] / size[0]
+    last = len(reader) - 1
+    previous: tuple[int, Instances] | None = None
     with contextlib.closing(read_ahead(reader.frames(), depth=4)) as frames:  # decode while inferring
         for index, frame in frames:
-            yield index, tracker.update(frame)
+            if index % settings.stride and index != last:
+                continue  # interpolated once the next analysed frame is known
+            instances = tracker.update(frame)
+            if previous is not None:
+                start, before = previous
+                for skipped in range(start + 1, index):
+                    yield (
+                        skipped,
+                        interpolate_instances(before, instances, (skipped - start) / (index - start), scale),
+                    )
+            yield index, instances
+            previous = (index, instances)
 
 
 def analyse_video(

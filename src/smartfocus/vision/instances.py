@@ -75,3 +75,47 @@ def appearance_histograms(frame_small_bgr: np.ndarray, masks: np.ndarray) -> np.
         counts = np.bincount(bins[mask], minlength=APPEARANCE_BINS).astype(np.float32)
         out[row] = counts / max(counts.sum(), 1.0)
     return out
+
+
+def warp_to_box(mask: np.ndarray, source: np.ndarray, target: np.ndarray, scale: float) -> np.ndarray:
+    """Move and scale a grid mask so that its box `source` lands on `target`.
+
+    Boxes are xyxy in source pixels; `scale` is grid cells per source pixel. Returns float32 [0, 1].
+    """
+    sx = (target[2] - target[0]) / max(source[2] - source[0], 1e-3)
+    sy = (target[3] - target[1]) / max(source[3] - source[1], 1e-3)
+    tx = (target[0] - source[0] * sx) * scale
+    ty = (target[1] - source[1] * sy) * scale
+    matrix = np.array([[sx, 0, tx], [0, sy, ty]], np.float32)
+    size = (mask.shape[1], mask.shape[0])
+    return cv2.warpAffine(mask.astype(np.float32), matrix, size, flags=cv2.INTER_LINEAR)
+
+
+def interpolate_instances(before: Instances, after: Instances, weight: float, scale: float) -> Instances:
+    """The instances between two analysed frames (`weight` 0 = `before`, 1 = `after`): every track
+    seen in both, its box interpolated and both masks moved onto that box and blended."""
+    pairs = [(row, after.index_of(int(tid))) for row, tid in enumerate(before.track_ids)]
+    pairs = [(a, b) for a, b in pairs if b is not None]
+    if not pairs:
+        return Instances.empty(before.masks.shape[1:])
+    rows_a = np.array([a for a, _ in pairs])
+    rows_b = np.array([b for _, b in pairs])
+    boxes = ((1 - weight) * before.boxes[rows_a] + weight * after.boxes[rows_b]).astype(np.float32)
+    masks = np.stack(
+        [
+            (1 - weight) * warp_to_box(before.masks[a], before.boxes[a], box, scale)
+            + weight * warp_to_box(after.masks[b], after.boxes[b], box, scale)
+            > 0.5
+            for a, b, box in zip(rows_a, rows_b, boxes, strict=True)
+        ]
+    )
+    return Instances(
+        track_ids=before.track_ids[rows_a],
+        class_ids=before.class_ids[rows_a],
+        scores=np.minimum(before.scores[rows_a], after.scores[rows_b]),
+        boxes=boxes,
+        masks=masks,
+        appearance=((1 - weight) * before.appearance[rows_a] + weight * after.appearance[rows_b]).astype(
+            np.float32
+        ),
+    )
