@@ -87,14 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--model", help="YOLOv8-seg weights path or official name (env SMARTFOCUS_MODEL)")
     render.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when available)")
     render.add_argument(
-        "--imgsz", type=_imgsz_arg, help="analysis resolution, a multiple of 32 (default 384)"
+        "--imgsz", type=_imgsz_arg, help="analysis resolution, a multiple of 32 (default 320)"
     )
     render.add_argument(
         "--stride",
         type=int,
         choices=range(1, 9),
         metavar="N",
-        help="run the model on every N-th frame (default 2)",
+        help="run the model on every N-th frame and interpolate between (default 1)",
     )
     render.add_argument("--fps", type=float, help="frame rate of a frame folder (default 25)")
     render.add_argument("--quiet", action="store_true", help="no progress bars")
