@@ -35,6 +35,7 @@ def configure_ultralytics() -> None:
     os.environ.setdefault("YOLO_CONFIG_DIR", str(config_dir))
     os.environ["YOLO_OFFLINE"] = "1"
     os.environ["YOLO_AUTOINSTALL"] = "0"
+    os.environ.setdefault("YOLO_VERBOSE", "False")  # its banners would interleave with our progress bars
 
 
 @dataclass(frozen=True)
