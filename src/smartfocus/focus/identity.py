@@ -10,6 +10,7 @@ bystander's own, better-fitting history.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from dataclasses import dataclass
 
@@ -96,9 +97,13 @@ def link_tracklets(analysis: Analysis, settings: LinkSettings | None = None) -> 
     tracklets = analysis.tracklets()
     ends = {tid: _ends(analysis, t, settings.edge_samples) for tid, t in tracklets.items()}
     by_start = sorted(tracklets.values(), key=lambda t: t.start)
+    starts = [t.start for t in by_start]
     pairs: list[tuple[float, int, int]] = []
     for before in tracklets.values():
-        for after in by_start:
+        # only tracklets starting near this one's end can continue it: keeps long videos linear-ish
+        first = bisect.bisect_left(starts, before.end - settings.max_overlap_frames + 1)
+        last = bisect.bisect_right(starts, before.end + settings.max_gap_frames)
+        for after in by_start[first:last]:
             if after.end <= before.end or after.start <= before.start:
                 continue
             if after.start <= before.end and not _same_object_where_overlapping(
