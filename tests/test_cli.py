@@ -139,3 +139,14 @@ def test_official_name_offline_fails_fast_instead_of_hanging(dog_clip: Path, tmp
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+def test_keyframe_past_the_end_and_matte_without_focus_are_refused(
+    davis_dir: Path, model_path: Path, tmp_path: Path
+) -> None:
+    frames = davis_dir / "swing" / "frames"
+    late = run_cli("render", frames, "-o", tmp_path / "a.mp4", "--focus", "500:400,200", model=model_path)
+    assert late.returncode == 2 and "past the video's last frame 59" in late.stderr
+    no_subject = run_cli("render", frames, "-o", tmp_path / "b.mp4", "--matte", tmp_path / "m")
+    assert no_subject.returncode == 2 and "--matte needs a subject" in no_subject.stderr
+    assert not list(tmp_path.iterdir())

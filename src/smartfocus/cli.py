@@ -122,9 +122,11 @@ def _progress_bar(description: str, quiet: bool):
 
 def _render(args: argparse.Namespace) -> int:
     from smartfocus.api import open_video
-    from smartfocus.errors import MediaError
+    from smartfocus.errors import MediaError, SelectionError
     from smartfocus.focus.plan import FocusPlan
 
+    if args.matte and not (args.focus or args.add):
+        raise SelectionError("--matte needs a subject: add --focus F:X,Y")
     if not args.output.parent.is_dir():
         raise MediaError(f"output folder {args.output.parent} does not exist; create it or choose another -o")
     plan = FocusPlan()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from smartfocus.errors import SelectionError
 from smartfocus.focus.identity import LinkSettings, SubjectTrack, follow_subject, link_tracklets
 from smartfocus.focus.plan import FocusPlan
 from smartfocus.focus.selection import select_instance
@@ -49,8 +50,7 @@ class FocusTimeline:
         self.plan = plan
         self.transition_frames = max(int(transition_frames), 1)
         self.subjects, self.active = _resolve(analysis, plan, link_settings or LinkSettings())
-        starts = [k.frame for k in plan.keyframes if k.frame < analysis.frame_count]
-        self.first_keyframe = min(starts) if starts else analysis.frame_count
+        self.first_keyframe = plan.keyframes[0].frame if plan.keyframes else analysis.frame_count
         self._weights = self._rack_weights()
         self._strength = self._strength_envelope()
 
@@ -123,7 +123,9 @@ def _resolve(
     current: set[int] = set()
     for keyframe in plan.keyframes:
         if keyframe.frame >= analysis.frame_count:
-            continue
+            raise SelectionError(
+                f"keyframe at frame {keyframe.frame} is past the video's last frame {analysis.frame_count - 1}"
+            )
         instances = analysis.instances(keyframe.frame)
         chosen: set[int] = set()
         for x, y in keyframe.points:
