@@ -26,6 +26,7 @@ from smartfocus.vision.segment import AnalysisSettings, FrameTracker, grid_shape
 
 FORMAT_VERSION = 1
 ProgressCallback = Callable[[int, int], None]  # (frames done, frames total)
+BATCH = 8  # frames per model call during analysis (see FrameTracker.update_batch)
 
 
 @dataclass(frozen=True)
@@ -211,20 +212,24 @@ def iter_analysis(
     scale = tracker.grid[1] / size[0]
     last = len(reader) - 1
     previous: tuple[int, Instances] | None = None
-    with contextlib.closing(read_ahead(reader.frames(), depth=4)) as frames:  # decode while inferring
+    batch: list[tuple[int, np.ndarray]] = []
+    with contextlib.closing(read_ahead(reader.frames(), depth=BATCH)) as frames:  # decode while inferring
         for index, frame in frames:
             if index % settings.stride and index != last:
                 continue  # interpolated once the next analysed frame is known
-            instances = tracker.update(frame)
-            if previous is not None:
-                start, before = previous
-                for skipped in range(start + 1, index):
-                    yield (
-                        skipped,
-                        interpolate_instances(before, instances, (skipped - start) / (index - start), scale),
-                    )
-            yield index, instances
-            previous = (index, instances)
+            batch.append((index, frame))
+            if len(batch) < BATCH and index != last:
+                continue
+            found = tracker.update_batch([image for _, image in batch])
+            for (analysed, _), instances in zip(batch, found, strict=True):
+                if previous is not None:
+                    start, before = previous
+                    for skipped in range(start + 1, analysed):
+                        weight = (skipped - start) / (analysed - start)
+                        yield skipped, interpolate_instances(before, instances, weight, scale)
+                yield analysed, instances
+                previous = (analysed, instances)
+            batch.clear()
 
 
 def analyse_video(
