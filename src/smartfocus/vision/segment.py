@@ -32,9 +32,9 @@ _BYTETRACK = {
 class AnalysisSettings:
     """What changes an analysis' result; part of its cache key."""
 
-    # Defaults measured with bench/davis.py and bench/engine.py: 320 on every frame scores J&F 0.70
-    # (1 click) / 0.77 (3 clicks) on the DAVIS dev set. 384 on every other frame renders ~8% faster
-    # but scores 0.71 / 0.71 and loses more frames, so speed is opt-in (--stride 2).
+    # Defaults measured with bench/davis.py and bench/engine.py: 320 on every frame scores J&F 0.72
+    # (1 click) / 0.77 (3 clicks) on the DAVIS dev set. 384 on every other frame rendered ~10% faster
+    # but scored 0.71 / 0.71 and lost more frames, so speed is opt-in (--stride 2).
     imgsz: int = 320  # model input size (long side), a multiple of 32
     conf: float = 0.1  # low on purpose: ByteTrack's second stage uses the weak detections
     stride: int = 1  # run the model on every `stride`-th frame; frames between are interpolated
