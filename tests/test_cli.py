@@ -83,6 +83,14 @@ def test_bad_input_exits_2_with_one_line(make_input, message: str, tmp_path: Pat
     assert not out.exists()
 
 
+def test_output_over_the_input_is_refused(juggle_clip: Path, tmp_path: Path) -> None:
+    source = tmp_path / "clip.mp4"
+    source.write_bytes(juggle_clip.read_bytes())
+    result = run_cli("render", source, "-o", tmp_path / "." / "clip.mp4")
+    assert result.returncode == 2 and "is the input" in result.stderr
+    assert source.read_bytes() == juggle_clip.read_bytes()
+
+
 def test_output_in_missing_directory_is_refused(dog_clip: Path, tmp_path: Path) -> None:
     result = run_cli("render", dog_clip, "-o", tmp_path / "nope" / "out.mp4")
     assert result.returncode == 2 and "does not exist" in result.stderr

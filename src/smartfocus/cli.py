@@ -127,6 +127,8 @@ def _render(args: argparse.Namespace) -> int:
 
     if args.matte and not (args.focus or args.add):
         raise SelectionError("--matte needs a subject: add --focus F:X,Y")
+    if args.output.resolve() == args.input.resolve():
+        raise MediaError(f"output {args.output} is the input; choose another -o so the source is kept")
     if not args.output.parent.is_dir():
         raise MediaError(f"output folder {args.output.parent} does not exist; create it or choose another -o")
     plan = FocusPlan()
