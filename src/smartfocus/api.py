@@ -56,18 +56,23 @@ class Video:
 
     def analyse(self, progress: ProgressCallback | None = None) -> Analysis:
         """Segment and track the whole video once; cached in memory and on disk."""
-        if self._analysis is None:
-            weights = resolve_weights(self._model_spec)
-            if weights.is_file():  # else an official name still to be downloaded: nothing cached yet
-                key = cache_path(
-                    self.cache_dir, self.reader.info.path, weights_fingerprint(weights), self.settings
-                )
-                self._analysis = load_cached(key)
+        if self._analysis is not None:
+            return self._analysis
+        weights = resolve_weights(self._model_spec)
+        cache_file = None
+        if weights.is_file():  # else an official name still to be downloaded: nothing cached yet
+            fingerprint = weights_fingerprint(weights)
+            cache_file = cache_path(self.cache_dir, self.reader.info.path, fingerprint, self.settings)
+            self._analysis = load_cached(cache_file)
         if self._analysis is None:
             if self._segmenter is None:
                 self._segmenter = load_segmenter(self._model_spec, self._device)
-            self._analysis = analyse_video(
-                self.reader, self._segmenter, self.settings, cache_dir=self.cache_dir, progress=progress
+            self._analysis = analyse_video(self.reader, self._segmenter, self.settings, progress=progress)
+            fingerprint = self._segmenter.fingerprint  # known now, also for freshly downloaded weights
+            self._analysis.save(
+                cache_path(self.cache_dir, self.reader.info.path, fingerprint, self.settings)
+                if cache_file is None
+                else cache_file
             )
         return self._analysis
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from smartfocus.vision.analysis import Analysis, Tracklet
-from smartfocus.vision.instances import warp_to_box
+from smartfocus.vision.instances import interpolate_mask
 
 
 @dataclass(frozen=True)
@@ -169,13 +169,15 @@ def _interpolated_mask(analysis: Analysis, rows: np.ndarray, frame: int) -> np.n
     seen = np.flatnonzero(rows >= 0)
     position = np.searchsorted(seen, frame)
     before, after = int(seen[position - 1]), int(seen[position])
-    weight = (frame - before) / (after - before)
-    box_before, box_after = analysis.boxes[rows[before]], analysis.boxes[rows[after]]
-    box = (1 - weight) * box_before + weight * box_after
-    scale = analysis.grid[1] / analysis.frame_size[0]
-    warped_before = warp_to_box(analysis.mask(int(rows[before])), box_before, box, scale)
-    warped_after = warp_to_box(analysis.mask(int(rows[after])), box_after, box, scale)
-    return (1 - weight) * warped_before + weight * warped_after
+    mask, _box = interpolate_mask(
+        analysis.mask(int(rows[before])),
+        analysis.boxes[rows[before]],
+        analysis.mask(int(rows[after])),
+        analysis.boxes[rows[after]],
+        (frame - before) / (after - before),
+        analysis.grid[1] / analysis.frame_size[0],
+    )
+    return mask
 
 
 def _bridge_gaps(analysis: Analysis, rows: np.ndarray, settings: LinkSettings) -> np.ndarray:

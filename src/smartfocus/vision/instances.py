@@ -91,30 +91,42 @@ def warp_to_box(mask: np.ndarray, source: np.ndarray, target: np.ndarray, scale:
     return cv2.warpAffine(mask.astype(np.float32), matrix, size, flags=cv2.INTER_LINEAR)
 
 
+def interpolate_mask(
+    mask_before: np.ndarray,
+    box_before: np.ndarray,
+    mask_after: np.ndarray,
+    box_after: np.ndarray,
+    weight: float,
+    scale: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One object's (float32 mask, box) between two sightings (`weight` 0 = before, 1 = after): the
+    box is interpolated, and both masks are moved onto it and blended."""
+    box = ((1 - weight) * box_before + weight * box_after).astype(np.float32)
+    mask = (1 - weight) * warp_to_box(mask_before, box_before, box, scale) + weight * warp_to_box(
+        mask_after, box_after, box, scale
+    )
+    return mask, box
+
+
 def interpolate_instances(before: Instances, after: Instances, weight: float, scale: float) -> Instances:
     """The instances between two analysed frames (`weight` 0 = `before`, 1 = `after`): every track
-    seen in both, its box interpolated and both masks moved onto that box and blended."""
+    seen in both, moved along its box (see `interpolate_mask`)."""
     pairs = [(row, after.index_of(int(tid))) for row, tid in enumerate(before.track_ids)]
     pairs = [(a, b) for a, b in pairs if b is not None]
     if not pairs:
         return Instances.empty(before.masks.shape[1:])
     rows_a = np.array([a for a, _ in pairs])
     rows_b = np.array([b for _, b in pairs])
-    boxes = ((1 - weight) * before.boxes[rows_a] + weight * after.boxes[rows_b]).astype(np.float32)
-    masks = np.stack(
-        [
-            (1 - weight) * warp_to_box(before.masks[a], before.boxes[a], box, scale)
-            + weight * warp_to_box(after.masks[b], after.boxes[b], box, scale)
-            > 0.5
-            for a, b, box in zip(rows_a, rows_b, boxes, strict=True)
-        ]
-    )
+    moved = [
+        interpolate_mask(before.masks[a], before.boxes[a], after.masks[b], after.boxes[b], weight, scale)
+        for a, b in pairs
+    ]
     return Instances(
         track_ids=before.track_ids[rows_a],
         class_ids=before.class_ids[rows_a],
         scores=np.minimum(before.scores[rows_a], after.scores[rows_b]),
-        boxes=boxes,
-        masks=masks,
+        boxes=np.stack([box for _, box in moved]),
+        masks=np.stack([mask > 0.5 for mask, _ in moved]),
         appearance=((1 - weight) * before.appearance[rows_a] + weight * after.appearance[rows_b]).astype(
             np.float32
         ),
