@@ -15,7 +15,7 @@ import pytest
 from smartfocus.errors import MediaError
 from smartfocus.media import VideoReader, open_video
 from smartfocus.media import reader as reader_module
-from smartfocus.media.reader import TO_BGR_FLAGS
+from smartfocus.media.colour import i420_to_bgr
 
 
 def _keyframe_indices(reader: VideoReader) -> list[int]:
@@ -93,7 +93,8 @@ def test_index_matches_a_full_decode(dog_clip: Path) -> None:
 
 
 def frame_to_bgr(frame: av.VideoFrame) -> np.ndarray:
-    return frame.reformat(format="bgr24", interpolation=TO_BGR_FLAGS).to_ndarray()
+    """The decoded frame's exact pixels, converted as the reader converts 8-bit 4:2:0 BT.709."""
+    return i420_to_bgr(frame.to_ndarray(), frame.colorspace, frame.color_range)
 
 
 @pytest.mark.parametrize("clip", ["dog_clip", "juggle_clip"])

@@ -25,6 +25,7 @@ from av.video.reformatter import Interpolation, VideoReformatter
 from av.video.stream import VideoStream
 
 from smartfocus.errors import MediaError
+from smartfocus.media import colour
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
 DEFAULT_SEQUENCE_FPS = 25  # what ffmpeg's image2 demuxer assumes
@@ -93,6 +94,19 @@ class VideoReader:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _to_bgr(frame: VideoFrame, reformatter: VideoReformatter) -> np.ndarray:
+    """A decoded frame as BGR: 8-bit 4:2:0 BT.601/709 through `colour` (~3x faster), the rest through
+    swscale's accurate path."""
+    if frame.format.name in ("yuv420p", "yuvj420p") and colour.supported(
+        frame.colorspace, frame.width, frame.height
+    ):
+        full = frame.format.name == "yuvj420p" or frame.color_range == colour.AVCOL_RANGE_JPEG
+        return colour.i420_to_bgr(
+            frame.to_ndarray(), frame.colorspace, colour.AVCOL_RANGE_JPEG if full else frame.color_range
+        )
+    return reformatter.reformat(frame, format="bgr24", interpolation=TO_BGR_FLAGS).to_ndarray()
 
 
 def open_video(path: str | Path, *, fps: float | None = None) -> VideoReader:
@@ -230,7 +244,7 @@ class _FileSource:
                 f"{self._path}: frame {index} could not be decoded (truncated or damaged file?); "
                 "re-export the video"
             )
-        image = self._to_bgr.reformat(frame, format="bgr24", interpolation=TO_BGR_FLAGS).to_ndarray()
+        image = _to_bgr(frame, self._to_bgr)
         if self.rotation:
             image = cv2.rotate(image, _ROTATE[self.rotation])
         self._last = (index, image)

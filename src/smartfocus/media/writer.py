@@ -19,15 +19,14 @@ import numpy as np
 from av.audio.stream import AudioStream
 from av.container import InputContainer, OutputContainer
 from av.packet import Packet
-from av.video.reformatter import ColorRange, Colorspace, Interpolation, VideoReformatter
+from av.video.reformatter import ColorRange
 
 from smartfocus.errors import MediaError
+from smartfocus.media import colour
 
 FINE_TIME_BASE = Fraction(1, 90000)  # MPEG's clock: exact for 24, 25, 30, 30000/1001, 50, 60 fps
 # Audio codecs an mp4 holds and Chromium/Firefox play; anything else is re-encoded to AAC.
 COPYABLE_AUDIO = frozenset({"aac", "mp3", "opus"})
-# Accurate rounding keeps luma exact through a decode+encode round trip; AREA averages chroma 2x2.
-TO_YUV_FLAGS = Interpolation.AREA | Interpolation.ACCURATE_RND
 _BT709 = 1  # AVCOL_PRI_BT709 / AVCOL_TRC_BT709 / AVCOL_SPC_BT709
 _LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 _Packets = Generator[tuple[float, Packet], None, None]  # (start in seconds, packet ready to mux)
@@ -85,7 +84,6 @@ class VideoWriter:
         self._time_base, self._pts, self._durations = _frame_timing(fps, timestamps)
         self._count = 0
         self._done = False
-        self._to_yuv = VideoReformatter()
         try:
             self._container: OutputContainer = av.open(
                 str(self._temp), "w", format="mp4", container_options={"movflags": "+faststart"}
@@ -120,13 +118,9 @@ class VideoWriter:
             raise ValueError(f"{self.path}: more frames than the {len(self._pts)} timestamps given")
         if any(self._pad):
             frame_bgr = cv2.copyMakeBorder(frame_bgr, 0, self._pad[0], 0, self._pad[1], cv2.BORDER_REPLICATE)
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_bgr), format="bgr24")
-        frame = self._to_yuv.reformat(
-            frame,
+        frame = av.VideoFrame.from_ndarray(
+            colour.bgr_to_i420(np.ascontiguousarray(frame_bgr), _BT709, int(ColorRange.MPEG)),
             format="yuv420p",
-            dst_colorspace=Colorspace.ITU709,
-            dst_color_range=ColorRange.MPEG,
-            interpolation=TO_YUV_FLAGS,
         )
         pts = self._count if self._pts is None else self._pts[self._count]
         frame.pts, frame.time_base = pts, self._time_base
