@@ -50,7 +50,10 @@ def model_path(shared_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def segmenter(model_path: Path, isolated_home: Path):
-    """The real model, loaded once per test session, on the CPU (CI has no GPU)."""
+    """The real model, loaded once per test session: on the CPU (CI has no GPU) unless
+    SMARTFOCUS_DEVICE names another device, so the same tests check the CUDA path on a GPU machine."""
+    import os
+
     from smartfocus.vision.model import load_segmenter
 
-    return load_segmenter(model_path, "cpu")
+    return load_segmenter(model_path, os.environ.get("SMARTFOCUS_DEVICE", "cpu"))

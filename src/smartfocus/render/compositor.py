@@ -60,10 +60,16 @@ def composite(frame_bgr: np.ndarray, matte: np.ndarray, lens: LensSettings) -> n
     # Below `min_radius` the disc cannot shrink further, so the last bit of a fade cross-fades that
     # smallest blur with the sharp frame: blur still grows continuously from strength 0.
     fade = min(1.0, radius / min_radius(frame_bgr.shape))
-    weight_bg = np.subtract(1.0, matte, dtype=np.float32)
-    if fade < 1.0:
-        weight_bg *= fade
     # Subject pixels come from the sharp frame, so nothing of the blur smears into the subject. The
     # blend is in display values: the matte's edge is 1-2 px wide, where linear light would not show,
     # and it would cost two more full-resolution conversions.
-    return cv2.blendLinear(frame_bgr, background, 1.0 - weight_bg, weight_bg)
+    if fade < 1.0:
+        weight_bg = np.subtract(1.0, matte, dtype=np.float32) * fade
+        return cv2.blendLinear(frame_bgr, background, 1.0 - weight_bg, weight_bg)
+    # At full strength the background is final wherever the matte is 0: blend only the subject's box.
+    x, y, width, height = cv2.boundingRect((matte > 0).view(np.uint8))
+    if width:
+        box = np.s_[y : y + height, x : x + width]
+        sharp = matte[box]
+        background[box] = cv2.blendLinear(frame_bgr[box], background[box], sharp, 1.0 - sharp)
+    return background

@@ -27,7 +27,7 @@ def _box(image: np.ndarray, radius: int) -> np.ndarray:
     return cv2.boxFilter(image, -1, (2 * radius + 1, 2 * radius + 1), borderType=cv2.BORDER_REFLECT)
 
 
-def refine_matte(frame_bgr: np.ndarray, coarse: np.ndarray) -> np.ndarray:
+def refine_matte(frame_bgr: np.ndarray, coarse: np.ndarray, *, full_resolution: bool = True) -> np.ndarray:
     """Snap a coarse (upsampled, blobby) subject matte to the frame's edges.
 
     Fast guided filter (He & Sun, 2015) with the colour frame as guide: the per-pixel linear model
@@ -42,12 +42,17 @@ def refine_matte(frame_bgr: np.ndarray, coarse: np.ndarray) -> np.ndarray:
     A fractional matte (a subject part-way through a rack focus) keeps its level: the shape is refined
     at full scale and multiplied back by the local peak of `coarse`.
 
+    Only the subject's neighbourhood is computed: the filter cannot move the matte further than
+    `reach` from where `coarse` is non-zero, so everything outside that box is exactly 0 anyway.
+
     Args:
         frame_bgr: (H, W, 3) uint8 frame.
         coarse: (H, W) float32 matte in [0, 1].
+        full_resolution: False returns the matte at the half resolution it is computed at (for a
+            caller that stabilises it there and upsamples once).
 
     Returns:
-        (H, W) float32 matte in [0, 1].
+        (H, W) float32 matte in [0, 1], or (H/2, W/2) with `full_resolution=False`.
     """
     if frame_bgr.shape[:2] != coarse.shape:
         raise ValueError(f"matte of shape {coarse.shape} does not match a frame of {frame_bgr.shape[:2]}")
@@ -59,20 +64,42 @@ def refine_matte(frame_bgr: np.ndarray, coarse: np.ndarray) -> np.ndarray:
     small = (max(1, round(w / scale)), max(1, round(h / scale)))
     radius = max(1, round(GUIDE_RADIUS * short / scale))
 
-    frame_half = cv2.resize(frame_bgr, half, interpolation=cv2.INTER_AREA)
-    guide_small = cv2.resize(frame_half, small, interpolation=cv2.INTER_AREA)
-    guide = _Guide(guide_small, radius)
     p = cv2.resize(coarse.astype(np.float32, copy=False), small, interpolation=cv2.INTER_AREA)
     reach = 4 * radius + 1  # how far two passes of fit + coefficient smoothing can move an edge
+    out_h, out_w = (h, w) if full_resolution else half[::-1]
+    x, y, box_w, box_h = cv2.boundingRect((p > 0).astype(np.uint8))
+    if box_w == 0:
+        return np.zeros((out_h, out_w), np.float32)
+    # The crop, in working (small) pixels, with a margin no filter window from the subject reaches past.
+    margin = 2 * reach
+    x0, y0 = max(0, x - margin), max(0, y - margin)
+    x1, y1 = min(small[0], x + box_w + margin), min(small[1], y + box_h + margin)
+    # ... and the same box at half resolution, where the model is applied.
+    fx, fy = half[0] / small[0], half[1] / small[1]
+    hx0, hy0 = int(x0 * fx), int(y0 * fy)
+    hx1, hy1 = min(half[0], int(np.ceil(x1 * fx))), min(half[1], int(np.ceil(y1 * fy)))
+    crop_half = (hx1 - hx0, hy1 - hy0)
+
+    # Downscale only the crop of the frame (the costliest full-resolution pass otherwise).
+    sx, sy = w / half[0], h / half[1]
+    frame_crop = frame_bgr[int(hy0 * sy) : int(np.ceil(hy1 * sy)), int(hx0 * sx) : int(np.ceil(hx1 * sx))]
+    frame_half = cv2.resize(frame_crop, crop_half, interpolation=cv2.INTER_AREA)
+    guide_small = cv2.resize(frame_half, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+    guide = _Guide(guide_small, radius)
+    p = p[y0:y1, x0:x1]
     peak = cv2.dilate(p, np.ones((2 * reach + 1, 2 * reach + 1), np.uint8))
     p = p / np.maximum(peak, 1e-6)
     # Each pass moves a displaced edge part of the way to the frame's edge (the fit sees a window
     # where the mask covers some background or misses some subject); two passes snap ~6 px errors.
     for _ in range(GUIDE_PASSES - 1):
         p = _smoothstep(CONTRAST_LOW, CONTRAST_HIGH, _apply(guide.fit(p), guide_small))
-    coeffs = cv2.resize(guide.fit(p), half, interpolation=cv2.INTER_LINEAR)
-    matte = _smoothstep(CONTRAST_LOW, CONTRAST_HIGH, _apply(coeffs, frame_half))
-    matte *= cv2.resize(peak, half, interpolation=cv2.INTER_LINEAR)
+    coeffs = cv2.resize(guide.fit(p), crop_half, interpolation=cv2.INTER_LINEAR)
+    matte_crop = _smoothstep(CONTRAST_LOW, CONTRAST_HIGH, _apply(coeffs, frame_half))
+    matte_crop *= cv2.resize(peak, crop_half, interpolation=cv2.INTER_LINEAR)
+    matte = np.zeros(half[::-1], np.float32)
+    matte[hy0:hy1, hx0:hx1] = matte_crop
+    if not full_resolution:
+        return matte
     # Upsampling from half resolution is the light (~1 px) feather the blend wants.
     return cv2.resize(matte, (w, h), interpolation=cv2.INTER_LINEAR)
 
