@@ -82,3 +82,28 @@ def test_focus_returns_to_the_same_subject_after_occlusion(occluded_lucia, segme
     # and the blur eased out while she was hidden, instead of blurring the whole frame
     assert timeline.strength(30) == 0.0
     assert timeline.strength(5) == 1.0 and timeline.strength(69) == 1.0
+
+
+def test_a_fragment_detection_hands_over_to_the_object_it_was_part_of(
+    segmenter, davis_dir: Path, tmp_path: Path
+) -> None:
+    """DAVIS `horsejump-low`: the click on the horse lands on a "person" the nano model sees on the
+    horse's front on frame 0 only (the horse's own mask is split around it). While that fragment is
+    missing (frames 1-14), the horse's detection, which shared its pixels, carries the focus; before,
+    the subject was dropped for those frames."""
+    sequence = davis_dir / "horsejump-low"
+    truth = [
+        cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) > 0 for path in sorted((sequence / "masks").glob("*.png"))
+    ]
+    with open_video(sequence / "frames") as reader:
+        analysis = analyse_video(reader, segmenter, AnalysisSettings(stride=1), cache_dir=tmp_path)
+    timeline = FocusTimeline(analysis, FocusPlan().focus(0, _deepest_point(truth[0])))
+    subject = timeline.subjects[0]
+    carried = np.flatnonzero(subject.absorbed >= 0)
+    assert len(carried) >= 10, "the clicked detection should be missing and carried for a stretch"
+    for frame in carried:
+        host = int(analysis.track_ids[subject.absorbed[frame]])
+        assert host not in subject.track_ids
+    for frame, mask in enumerate(truth):
+        matte = upsample_mask(timeline.state(frame).subject_matte, analysis.frame_size) > 0.5
+        assert _iou(matte, mask) > 0.2, f"the horse lost focus at frame {frame}"  # lost: below 0.1

@@ -30,6 +30,10 @@ class LinkSettings:
     min_overlap_containment: float = 0.6  # ... and then the two masks are one object seen twice
     fill_gap_frames: int = 30  # shorter gaps are bridged by interpolation unless another object covers it
     max_cover: float = 0.3  # share of the bridged mask another object may cover before it counts as occluded
+    # ... unless that object already claimed this share of the subject's own pixels where the gap
+    # starts or ends: then the subject was a fragment of it (two detections of one object), not
+    # something it hid behind, and the object stands in for the subject through the gap
+    min_shared: float = 0.35
     edge_samples: int = 5  # sightings averaged at a tracklet's head and tail
 
 
@@ -151,16 +155,21 @@ class SubjectTrack:
     track_ids: tuple[int, ...]
     rows: np.ndarray  # (frame_count,) int
     bridged: np.ndarray  # (frame_count,) bool
+    # (frame_count,) int: in a gap where the subject was a fragment of a larger detection (see
+    # `LinkSettings.min_shared`), that detection's row, which stands in for it; else -1
+    absorbed: np.ndarray
 
     def visible(self) -> np.ndarray:
-        """(frame_count,) bool: detected or bridged."""
-        return (self.rows >= 0) | self.bridged
+        """(frame_count,) bool: detected, bridged or absorbed."""
+        return (self.rows >= 0) | self.bridged | (self.absorbed >= 0)
 
     def mask(self, analysis: Analysis, frame: int) -> np.ndarray | None:
         """The subject's grid mask at `frame` as float32 [0, 1], or None when it is not there."""
         row = self.rows[frame]
         if row >= 0:
             return analysis.mask(int(row)).astype(np.float32)
+        if self.absorbed[frame] >= 0:
+            return analysis.mask(int(self.absorbed[frame])).astype(np.float32)
         return _interpolated_mask(analysis, self.rows, frame) if self.bridged[frame] else None
 
 
@@ -180,19 +189,42 @@ def _interpolated_mask(analysis: Analysis, rows: np.ndarray, frame: int) -> np.n
     return mask
 
 
-def _bridge_gaps(analysis: Analysis, rows: np.ndarray, settings: LinkSettings) -> np.ndarray:
-    """Which undetected frames to fill (see `SubjectTrack`)."""
+def _bridge_gaps(analysis: Analysis, rows: np.ndarray, settings: LinkSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Which undetected frames to fill by interpolation, and which by a detection the subject was a
+    fragment of (see `SubjectTrack`): (bridged bool, absorbed row or -1) per frame."""
     bridged = np.zeros(len(rows), bool)
+    absorbed = np.full(len(rows), -1, np.int64)
     seen = np.flatnonzero(rows >= 0)
     for before, after in itertools.pairwise(seen):
         if not 1 < after - before <= settings.fill_gap_frames + 1:
             continue
+        hosts = _hosts(analysis, int(rows[before]), before, settings) | _hosts(
+            analysis, int(rows[after]), after, settings
+        )
         for frame in range(before + 1, after):
             mask = _interpolated_mask(analysis, rows, frame) > 0.5
-            others = analysis.instances(frame).masks
-            covered = (others & mask).sum(axis=(1, 2)).max(initial=0)
-            bridged[frame] = covered <= settings.max_cover * max(mask.sum(), 1)
-    return bridged
+            instances = analysis.instances(frame)
+            covered = (instances.masks & mask).sum(axis=(1, 2))
+            if covered.max(initial=0) <= settings.max_cover * max(mask.sum(), 1):
+                bridged[frame] = True
+                continue
+            cover = int(np.argmax(covered))
+            if int(instances.track_ids[cover]) in hosts:
+                absorbed[frame] = analysis.row_of(frame, cover)
+    return bridged, absorbed
+
+
+def _hosts(analysis: Analysis, row: int, frame: int, settings: LinkSettings) -> set[int]:
+    """Track ids of the other detections on `frame` that claim `min_shared` of this row's pixels."""
+    mask = analysis.mask(row)
+    instances = analysis.instances(frame)
+    shared = (instances.masks & mask).sum(axis=(1, 2))
+    own = int(analysis.track_ids[row])
+    return {
+        int(track_id)
+        for track_id, count in zip(instances.track_ids, shared, strict=True)
+        if track_id != own and count >= settings.min_shared * max(int(mask.sum()), 1)
+    }
 
 
 def follow_subject(
@@ -210,4 +242,5 @@ def follow_subject(
     tracklets = analysis.tracklets()
     for tid in chain:  # a later tracklet wins the frames where it overlaps the one before
         rows[tracklets[tid].frames] = tracklets[tid].rows
-    return SubjectTrack(track_ids=tuple(chain), rows=rows, bridged=_bridge_gaps(analysis, rows, settings))
+    bridged, absorbed = _bridge_gaps(analysis, rows, settings)
+    return SubjectTrack(track_ids=tuple(chain), rows=rows, bridged=bridged, absorbed=absorbed)

@@ -132,6 +132,10 @@ class Analysis:
             appearance=self.appearance[rows],
         )
 
+    def row_of(self, frame: int, index: int) -> int:
+        """The flat row of the `index`-th instance of `frame` (as ordered by `instances(frame)`)."""
+        return int(self._offsets[frame]) + index
+
     def mask(self, row: int) -> np.ndarray:
         """The grid mask of one row."""
         return self._unpack(self.packed_masks[row : row + 1])[0]
