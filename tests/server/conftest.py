@@ -55,6 +55,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.fixture
+def unused_port() -> int:
+    """A loopback port nothing listens on right now."""
+    return free_port()
+
+
 @dataclass
 class LiveServer:
     url: str

@@ -49,6 +49,9 @@ class JobRunner:
         """Start the worker, first re-queueing what a previous process left unfinished."""
         for job in self.store.interrupted_jobs():
             note = "resumed after a server restart" if job.state == "running" else job.note
+            if job.output is not None:  # a killed process leaves its encoder's temp file behind
+                for partial in job.output.parent.glob(f".{job.id}.partial*"):
+                    partial.unlink(missing_ok=True)
             self.store.update_job(job.id, state="queued", done=0, note=note)
             self._queue.put(job.id)
         self._thread = threading.Thread(target=self._work, name="smartfocus-jobs", daemon=True)

@@ -66,7 +66,7 @@ def get_video(video_id: str, services: ServicesDep, session: SessionDep) -> Vide
     render = services.store.latest_job(video.id, "render")
     return Video(
         video_id=video.id,
-        info=VideoInfo(filename=video.filename, **video.info),
+        info=VideoInfo(**{**video.info, "filename": video.filename}),
         plan=Plan.of(video),
         analysis=Job.of(analysis) if analysis else None,
         render=Job.of(render) if render else None,
