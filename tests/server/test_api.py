@@ -90,7 +90,7 @@ def test_full_flow_upload_select_preview_render_download(
     assert answer.status_code == 200, answer.text
     subject = answer.json()["subject"]
     assert subject["label"] == "person" and subject["track_id"] is not None
-    mask = cv2.imdecode(np.frombuffer(_data(subject["mask"]), np.uint8), cv2.IMREAD_GRAYSCALE)
+    mask = cv2.imdecode(np.frombuffer(_data(subject["mask"]), np.uint8), cv2.IMREAD_UNCHANGED)[:, :, 3]
     gy, gx = int(WOMAN[1] * mask.shape[0] / 720), int(WOMAN[0] * mask.shape[1] / 1280)
     assert mask[gy, gx] == 255 and 0.005 < (mask > 127).mean() < 0.3  # her, not the whole frame
     assert answer.json()["plan"]["keyframes"] == [{"frame": 0, "action": "focus", "points": [list(WOMAN)]}]

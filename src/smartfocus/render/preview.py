@@ -29,8 +29,10 @@ def render_frame(
 
 
 def mask_png(grid_matte: np.ndarray) -> bytes:
-    """A grid matte as a small 8-bit PNG (255 = subject), for a page to draw a highlight with."""
-    png = np.clip(grid_matte * 255 + 0.5, 0, 255).astype(np.uint8)
+    """A grid matte as a small white RGBA PNG whose alpha is the subject (255 = in focus): a page can
+    scale it onto the frame and tint it (canvas `source-in`) to highlight what was picked."""
+    alpha = np.clip(grid_matte * 255 + 0.5, 0, 255).astype(np.uint8)
+    png = np.dstack([np.full_like(alpha, 255)] * 3 + [alpha])
     ok, data = cv2.imencode(".png", png)
     if not ok:  # pragma: no cover - cv2 always encodes a uint8 image
         raise RuntimeError("PNG encoding failed")

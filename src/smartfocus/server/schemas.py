@@ -82,7 +82,9 @@ class Subject(BaseModel):
     label: str
     track_id: int | None = Field(description="the tracker's id at that frame; None for a non-detected object")
     frame: int
-    mask: str = Field(description="PNG data URL on the analysis grid (255 = in focus); scale it to the frame")
+    mask: str = Field(
+        description="RGBA PNG data URL on the analysis grid, alpha 255 = in focus; scale it to the frame"
+    )
 
 
 class SelectResponse(BaseModel):
