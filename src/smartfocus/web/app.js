@@ -167,13 +167,18 @@ async function show(index) {
   }
 }
 
+/** Where frame `index` sits on the timeline strip (markers are 44 px wide and stay inside it). */
+function along(index) {
+  const fraction = state.info.frame_count > 1 ? index / (state.info.frame_count - 1) : 0;
+  return `calc(22px + (100% - 44px) * ${fraction})`;
+}
+
 function updateClock() {
   const seconds = state.frame / state.info.fps;
-  el.clock.textContent = `${state.frame + 1} / ${state.info.frame_count}  ·  ${seconds.toFixed(2)}s`;
-  const left = state.info.frame_count > 1 ? state.frame / (state.info.frame_count - 1) : 0;
-  el.timeline.style.setProperty("--playhead", `${left * 100}%`);
+  el.clock.textContent = `${state.frame + 1} / ${state.info.frame_count}`;
+  el.clock.title = `${seconds.toFixed(2)} s`;
   const head = el.timeline.querySelector(".playhead");
-  if (head) head.style.left = `${left * 100}%`;
+  if (head) head.style.left = along(state.frame);
 }
 
 function play() {
@@ -213,6 +218,13 @@ el.back.addEventListener("click", () => { pause(); show(state.frame - 1); });
 el.forward.addEventListener("click", () => { pause(); show(state.frame + 1); });
 el.scrubber.addEventListener("input", () => { pause(); show(Number(el.scrubber.value)); });
 el.showFocus.addEventListener("change", () => show(state.frame));
+el.timeline.addEventListener("click", (event) => {
+  if (event.target !== el.timeline && !event.target.classList.contains("span")) return;
+  const rect = el.timeline.getBoundingClientRect();
+  const fraction = (event.clientX - rect.left - 22) / Math.max(rect.width - 44, 1);
+  pause();
+  show(Math.round(Math.min(Math.max(fraction, 0), 1) * (state.info.frame_count - 1)));
+});
 
 document.addEventListener("keydown", (event) => {
   if (!state.videoId || el.editor.hidden) return;
@@ -301,22 +313,20 @@ function thumbnailUrl(index) {
 
 function renderPlan() {
   const { keyframes } = state.plan;
-  const last = Math.max(state.info.frame_count - 1, 1);
   el.timeline.replaceChildren();
   el.keyframeList.replaceChildren();
   keyframes.forEach((keyframe, index) => {
-    const left = (keyframe.frame / last) * 100;
     const nextFrame = index + 1 < keyframes.length ? keyframes[index + 1].frame : state.info.frame_count - 1;
     if (keyframe.action !== "clear") {
       const span = document.createElement("div");
       span.className = "span";
-      span.style.left = `${left}%`;
-      span.style.width = `${((nextFrame - keyframe.frame) / last) * 100}%`;
+      span.style.left = along(keyframe.frame);
+      span.style.right = `calc(100% - ${along(nextFrame)})`;
       el.timeline.append(span);
     }
     const marker = document.createElement("button");
     marker.className = `marker ${keyframe.action}`;
-    marker.style.left = `calc(22px + (100% - 44px) * ${keyframe.frame / last})`;
+    marker.style.left = along(keyframe.frame);
     marker.title = `Frame ${keyframe.frame + 1}: ${keyframe.action}`;
     marker.dataset.frame = String(keyframe.frame);
     const image = document.createElement("img");
@@ -352,7 +362,7 @@ function renderPlan() {
   head.className = "playhead";
   el.timeline.append(head);
   el.hint.textContent = keyframes.length
-    ? "Move to another moment and click to rack focus there; “Add subject” keeps several sharp."
+    ? "Move to another moment and click to rack focus there (it pulls over 0.4 s); “Add subject” keeps several sharp."
     : "Click a subject in the video to keep it sharp. Move to another moment and click again to rack focus.";
   updateClock();
 }
