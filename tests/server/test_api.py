@@ -119,6 +119,17 @@ def test_full_flow_upload_select_preview_render_download(
         assert len(container.streams.audio) == 1
 
 
+def test_subjects_under_the_pointer(client: httpx.Client, analysed: dict) -> None:
+    answer = client.get("/subjects", params={"video_id": analysed["video_id"], "frame": 0})
+    assert answer.status_code == 200, answer.text
+    labels = {subject["label"] for subject in answer.json()}
+    assert {"person", "dog"} <= labels
+    person = next(s for s in answer.json() if s["label"] == "person")
+    x0, y0, x1, y1 = person["box"]
+    assert x0 < WOMAN[0] < x1 and y0 < WOMAN[1] < y1
+    assert client.get("/subjects", params={"video_id": analysed["video_id"], "frame": 999}).status_code == 422
+
+
 def test_select_on_nothing_is_a_clear_422_and_keeps_the_plan(client: httpx.Client, analysed: dict) -> None:
     video_id = analysed["video_id"]
     before = client.get("/plan", params={"video_id": video_id}).json()

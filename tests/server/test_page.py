@@ -67,11 +67,15 @@ def test_upload_focus_keyframe_render_download(
     page.wait_for_function("document.getElementById('view').dataset.frame === '0'")
     css_width = page.locator("#view").bounding_box()["width"]
     assert css_width < 1000  # CSS-scaled (and 2 device pixels per CSS pixel)
-    page.screenshot(path=SHOTS / "01_before_focus.png")
     before = canvas_pixels(page)
+    # hovering highlights what a click would pick
+    box = page.locator("#view").bounding_box()
+    page.mouse.move(box["x"] + WOMAN[0] * box["width"] / 1280, box["y"] + WOMAN[1] * box["height"] / 720)
+    page.wait_for_function("document.getElementById('view').title.startsWith('person')")
+    page.screenshot(path=SHOTS / "01_before_focus_hover.png")
 
     click_source(page, *WOMAN)
-    page.wait_for_function("document.getElementById('view').dataset.url.includes('focused=1')")
+    page.wait_for_function("(document.getElementById('view').dataset.url || '').includes('focused=1')")
     page.wait_for_selector(".marker img")
     page.screenshot(path=SHOTS / "02_after_focus.png")
     after = canvas_pixels(page)
@@ -112,10 +116,13 @@ def test_upload_focus_keyframe_render_download(
     # a reload picks the same video and plan up again (id in the URL hash, state on the server)
     page.reload()
     page.wait_for_function("document.querySelectorAll('#timeline .marker').length === 2")
+    page.wait_for_function("(document.getElementById('view').dataset.url || '').includes('focused=1')")
     page.wait_for_selector("#download:not([hidden])")
-    # space plays
+    # space plays (also while a button has the keyboard focus, without pressing it)
+    page.focus("#mode-add")
     page.keyboard.press("Space")
     page.wait_for_function("Number(document.getElementById('view').dataset.frame) > 3", timeout=60_000)
     page.keyboard.press("Space")
+    assert page.get_attribute("#mode-focus", "aria-checked") == "true"  # the focused button was not pressed
     assert not errors, errors
     context.close()

@@ -119,6 +119,22 @@ class Previews:
                 label = analysis.class_names.get(int(instances.class_ids[row]), "object")
         return Selected(label=label, track_id=track, frame=frame, mask_png=mask_png(matte))
 
+    def subjects(self, record: VideoRecord, frame: int) -> list[tuple[str, int, tuple[float, ...], bytes]]:
+        """The objects the analysis found on `frame`: (label, track id, box, mask PNG), for hovering."""
+        entry = self._entry(record)
+        with entry.lock:
+            analysis = entry.video.analyse()
+            instances = analysis.instances(frame)
+        return [
+            (
+                analysis.class_names.get(int(instances.class_ids[row]), "object"),
+                int(instances.track_ids[row]),
+                tuple(float(v) for v in instances.boxes[row]),
+                mask_png(instances.masks[row].astype(np.float32)),
+            )
+            for row in range(len(instances))
+        ]
+
     def keyframe_thumbnail(self, record: VideoRecord, index: int) -> bytes:
         """A square JPEG of the subject a keyframe's first click picked (or around the click)."""
         keyframe = record.plan.keyframes[index]

@@ -87,6 +87,15 @@ class Subject(BaseModel):
     )
 
 
+class FrameSubject(BaseModel):
+    """A selectable object on one frame, for hover highlights."""
+
+    label: str
+    track_id: int
+    box: tuple[float, float, float, float] = Field(description="x0, y0, x1, y1 in source pixels")
+    mask: str = Field(description="RGBA PNG data URL on the analysis grid, alpha 255 = the object")
+
+
 class SelectResponse(BaseModel):
     subject: Subject
     plan: Plan

@@ -80,8 +80,8 @@ async function openVideo(videoId) {
   el.blur.value = String(Math.round(video.plan.blur * 100));
   el.blurValue.textContent = `${el.blur.value}%`;
   renderPlan();
+  trackAnalysis(video.analysis); // first: whether frames can be shown focused
   await show(0);
-  trackAnalysis(video.analysis);
   if (video.render) trackRender(video.render);
 }
 
@@ -226,9 +226,17 @@ el.timeline.addEventListener("click", (event) => {
   show(Math.round(Math.min(Math.max(fraction, 0), 1) * (state.info.frame_count - 1)));
 });
 
+function typing(target) {
+  return target instanceof HTMLInputElement && target.type !== "range" && target.type !== "checkbox";
+}
+
+// space must not also "press" whichever button has focus (buttons activate on keyup)
+document.addEventListener("keyup", (event) => {
+  if (event.code === "Space" && !el.editor.hidden && !typing(event.target)) event.preventDefault();
+});
+
 document.addEventListener("keydown", (event) => {
-  if (!state.videoId || el.editor.hidden) return;
-  if (event.target instanceof HTMLInputElement && event.target.type !== "range" && event.target.type !== "checkbox") return;
+  if (!state.videoId || el.editor.hidden || typing(event.target)) return;
   if (event.code === "Space") {
     event.preventDefault();
     state.playing ? pause() : play();
@@ -275,18 +283,87 @@ async function setHighlight(maskUrl) {
 function drawHighlight() {
   const context = el.overlay.getContext("2d");
   context.clearRect(0, 0, el.overlay.width, el.overlay.height);
-  const highlight = state.highlight;
-  if (!highlight || highlight.frame !== state.frame || performance.now() > highlight.until) return;
+  const picked = state.highlight;
+  if (picked && picked.frame === state.frame && performance.now() <= picked.until) {
+    tint(context, picked.image, "rgba(79, 140, 255, 0.45)");
+  } else if (state.hover && state.hover.frame === state.frame && !state.playing) {
+    tint(context, state.hover.image, "rgba(140, 180, 255, 0.32)");
+  }
+}
+
+/** Draw a mask PNG (alpha = the object) scaled onto the frame, filled with one colour. */
+function tint(context, image, colour) {
   const { width, height } = el.overlay;
   context.save();
   context.imageSmoothingEnabled = true;
-  context.drawImage(highlight.image, 0, 0, width, height);
-  // the mask PNG's alpha is the subject: keep that shape, colour it with the accent
+  context.drawImage(image, 0, 0, width, height);
   context.globalCompositeOperation = "source-in";
-  context.fillStyle = "rgba(79, 140, 255, 0.45)";
+  context.fillStyle = colour;
   context.fillRect(0, 0, width, height);
   context.restore();
 }
+
+// ---------- hovering: show what a click would pick ----------
+
+const subjectCache = new Map(); // "videoId:frame" -> Promise<[{label, track_id, image, alpha, area}]>
+
+function subjectsOn(frame) {
+  const key = `${state.videoId}:${frame}`;
+  if (!subjectCache.has(key)) {
+    if (subjectCache.size > 48) subjectCache.delete(subjectCache.keys().next().value);
+    const load = api(`/subjects?video_id=${state.videoId}&frame=${frame}`).then((list) =>
+      Promise.all(list.map(async (subject) => {
+        const image = new Image();
+        image.src = subject.mask;
+        await image.decode();
+        const canvas = new OffscreenCanvas(image.width, image.height);
+        const context = canvas.getContext("2d");
+        context.drawImage(image, 0, 0);
+        const alpha = context.getImageData(0, 0, image.width, image.height);
+        let area = 0;
+        for (let i = 3; i < alpha.data.length; i += 4) area += alpha.data[i] > 127;
+        return { ...subject, image, alpha, area };
+      })));
+    load.catch(() => subjectCache.delete(key));
+    subjectCache.set(key, load);
+  }
+  return subjectCache.get(key);
+}
+
+/** The smallest object whose mask covers the point (what /select would pick), or null. */
+function subjectAt(subjects, point) {
+  let best = null;
+  for (const subject of subjects) {
+    const { width, height, data } = subject.alpha;
+    const gx = Math.min(Math.floor((point.x * width) / state.info.width), width - 1);
+    const gy = Math.min(Math.floor((point.y * height) / state.info.height), height - 1);
+    if (data[(gy * width + gx) * 4 + 3] > 127 && (!best || subject.area < best.area)) best = subject;
+  }
+  return best;
+}
+
+let hoverQueued = null;
+el.view.addEventListener("mousemove", (event) => {
+  if (!state.analysed || state.playing) return;
+  const pending = hoverQueued;
+  hoverQueued = { point: sourcePoint(event, el.view, state.info), frame: state.frame };
+  if (pending) return; // one lookup per animation frame
+  requestAnimationFrame(async () => {
+    const { point, frame } = hoverQueued;
+    const subjects = await subjectsOn(frame).catch(() => []);
+    hoverQueued = null;
+    const subject = frame === state.frame ? subjectAt(subjects, point) : null;
+    const previous = state.hover;
+    state.hover = subject ? { image: subject.image, frame, label: subject.label, track: subject.track_id } : null;
+    el.view.title = subject ? `${subject.label} #${subject.track_id}` : "";
+    if (previous?.image !== state.hover?.image) drawHighlight();
+  });
+});
+el.view.addEventListener("mouseleave", () => {
+  state.hover = null;
+  el.view.title = "";
+  drawHighlight();
+});
 
 function badge(text) {
   el.badge.textContent = text;

@@ -15,6 +15,7 @@ from smartfocus.server.errors import ApiError
 from smartfocus.server.previews import data_url
 from smartfocus.server.schemas import (
     ErrorBody,
+    FrameSubject,
     Job,
     Plan,
     SelectRequest,
@@ -93,6 +94,23 @@ def get_frame(
         video, index, focused=focused, blur=video.blur if blur is None else blur
     )
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.get("/subjects", response_model=list[FrameSubject])
+def get_subjects(
+    services: ServicesDep, session: SessionDep, video_id: str, frame: Annotated[int, Query(ge=0)]
+) -> list[FrameSubject]:
+    """The objects found on `frame` with their masks, so a page can highlight what is under the pointer."""
+    video = owned_video(services.store, video_id, session)
+    if frame >= video.info["frame_count"]:
+        raise ApiError(
+            422, "invalid_request", f"frame {frame} is past the last frame {video.info['frame_count'] - 1}"
+        )
+    analysed(services.store, video)
+    return [
+        FrameSubject(label=label, track_id=track, box=box, mask=data_url(png))
+        for label, track, box, png in services.previews.subjects(video, frame)
+    ]
 
 
 @router.post("/select", response_model=SelectResponse)
