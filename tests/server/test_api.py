@@ -16,6 +16,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from smartfocus.cli import build_parser
+
 WOMAN = (360.0, 380.0)  # on frame 0 of the dog sample
 DOG_30 = (620.0, 500.0)  # on frame 30
 CLIP_FRAMES = 45  # conftest.short_clip
@@ -72,6 +74,12 @@ def test_health_and_openapi(client: httpx.Client) -> None:
     for route in ("/upload", "/frame", "/select", "/reset", "/render", "/download", "/plan"):
         assert route in paths
     assert client.get("/docs").status_code == 200
+    # CORS stays off unless configured: another origin's page gets no permission to read answers
+    preflight = client.options(
+        "/health", headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "GET"}
+    )
+    assert "access-control-allow-origin" not in preflight.headers
+    assert build_parser().parse_args(["serve"]).host == "127.0.0.1"
 
 
 def test_full_flow_upload_select_preview_render_download(

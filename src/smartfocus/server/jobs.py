@@ -80,7 +80,9 @@ class JobRunner:
             except queue.Empty:
                 continue
             job = self.store.job(job_id)
-            if job is None or job.finished:
+            if job is None or job.finished:  # e.g. cancelled while it waited
+                with self._lock:
+                    self._cancelled.discard(job_id)
                 continue
             self._run(job)
 

@@ -398,7 +398,7 @@ function renderPlan() {
       const span = document.createElement("div");
       span.className = "span";
       span.style.left = along(keyframe.frame);
-      span.style.right = `calc(100% - ${along(nextFrame)})`;
+      span.style.right = index + 1 < keyframes.length ? `calc(100% - ${along(nextFrame)})` : "0";
       el.timeline.append(span);
     }
     const marker = document.createElement("button");
