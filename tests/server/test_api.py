@@ -73,7 +73,9 @@ def test_health_and_openapi(client: httpx.Client) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     for route in ("/upload", "/frame", "/select", "/reset", "/render", "/download", "/plan"):
         assert route in paths
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "cdn" not in docs.text  # works offline
+    assert client.get("/static-offline-docs/swagger-ui-bundle.js").status_code == 200
     # CORS stays off unless configured: another origin's page gets no permission to read answers
     preflight = client.options(
         "/health", headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "GET"}

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
 from smartfocus import __version__
@@ -44,7 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             state.previews.close()
             store.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc from bundled files: nothing is fetched from a CDN
         title="smartfocus",
         version=__version__,
         summary="Click a subject in a video, keep it sharp, blur the rest like a lens.",

@@ -30,10 +30,29 @@ from smartfocus.server.store import new_id
 
 router = APIRouter(tags=["videos"], responses={404: {"model": ErrorBody}, 422: {"model": ErrorBody}})
 
+# the body is parsed as a stream (upload.py), so its shape is declared here for /docs and clients
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": "the video"}
+                    },
+                }
+            }
+        },
+    }
+}
 JPEG = {200: {"content": {"image/jpeg": {}}, "description": "a JPEG frame"}}
 
 
-@router.post("/upload", response_model=UploadResponse, responses={413: {"model": ErrorBody}})
+@router.post(
+    "/upload", response_model=UploadResponse, responses={413: {"model": ErrorBody}}, openapi_extra=UPLOAD_BODY
+)
 async def upload_video(request: Request, services: ServicesDep, session: SessionDep) -> UploadResponse:
     """Upload a video (multipart field `file`); its analysis starts at once as a background job."""
     video_id = new_id()
