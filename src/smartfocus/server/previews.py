@@ -89,11 +89,11 @@ class Previews:
     def frame_jpeg(self, record: VideoRecord, index: int, *, focused: bool, blur: float) -> bytes:
         """Frame `index` as JPEG: as shot, or with the video's plan applied (needs its analysis)."""
         entry = self._entry(record)
-        with entry.lock:
+        with entry.lock:  # only the reader and the timeline cache need it; the image math runs in parallel
             frame = entry.video.reader.read(index)
-            if focused and record.plan.keyframes:
-                state = self._timeline(entry, record.plan).state(index)
-                frame = render_frame(frame, state, LensSettings(strength=blur))
+            timeline = self._timeline(entry, record.plan) if focused and record.plan.keyframes else None
+        if timeline is not None:
+            frame = render_frame(frame, timeline.state(index), LensSettings(strength=blur))
         return _jpeg(frame)
 
     def check_plan(self, record: VideoRecord, plan: FocusPlan) -> None:
