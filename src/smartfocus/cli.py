@@ -134,12 +134,14 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from smartfocus.server import Settings, create_app
+    from smartfocus.vision.model import resolve_weights
 
     settings = Settings(
         max_upload_bytes=args.max_upload_mb << 20, cors_origins=tuple(args.cors_origin), device=args.device
     )
     overrides = {"data_dir": args.data_dir, "model": args.model}
     settings = replace(settings, **{key: value for key, value in overrides.items() if value is not None})
+    resolve_weights(settings.model)  # a missing model fails here, not at the first upload
     print(f"smartfocus: serving http://{args.host}:{args.port}/ (data in {settings.data_dir})", flush=True)
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
     return 0

@@ -46,6 +46,25 @@ def start_server(data_dir: Path, port: int, model: Path, log: Path) -> subproces
     raise AssertionError(f"server did not start: {log.read_text()}")
 
 
+def test_serve_without_model_weights_exits_2_with_one_line(tmp_path: Path, unused_port: int) -> None:
+    env = {**os.environ, "PYTHONPATH": str(Path(smartfocus.__file__).parents[1])}
+    command = [
+        sys.executable,
+        "-m",
+        "smartfocus",
+        "serve",
+        "--port",
+        str(unused_port),
+        "--data-dir",
+        str(tmp_path),
+        "--model",
+        str(tmp_path / "missing.pt"),
+    ]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "missing.pt not found" in done.stderr
+
+
 def wait_for(check: Callable[[], dict | None], timeout: float = 120) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
