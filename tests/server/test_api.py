@@ -218,7 +218,9 @@ def test_two_sessions_do_not_see_each_other(
     video_id = analysed["video_id"]
     job_id = analysed["analysis"]["id"]
     with httpx.Client(base_url=live_server.url, timeout=60) as other:
-        assert other.get("/health").status_code == 200  # gets its own session cookie
+        assert other.get("/health").status_code == 200
+        assert "smartfocus_session" not in other.cookies  # probes create no sessions
+        assert other.get("/").status_code == 200  # the page does: its own session cookie
         assert other.cookies.get("smartfocus_session") != client.cookies.get("smartfocus_session")
         refused = [
             other.get("/frame", params={"video_id": video_id, "index": 0}),

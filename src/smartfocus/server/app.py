@@ -26,6 +26,7 @@ from smartfocus.server.store import Store
 
 ROUTERS = (web.router, videos.router, plan.router, jobs.router)
 SESSION_MAX_AGE_S = 365 * 24 * 3600
+SESSIONLESS = ("/health", "/docs", "/redoc", "/openapi.json", "/static-offline-docs/", "/web/")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -57,6 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.middleware("http")
     async def sessions(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         """Every browser gets a server-issued session token (cookie) that owns its videos and jobs."""
+        if request.url.path.startswith(SESSIONLESS):  # probes and static files: no session rows for them
+            return await call_next(request)
         token = request.cookies.get(SESSION_COOKIE)
         issued = not store.session_exists(token)
         if issued:
