@@ -160,6 +160,14 @@ def test_plan_edits_keyframes_and_reset(client: httpx.Client, analysed: dict) ->
     assert added.status_code == 200, added.text
     plan = added.json()["plan"]
     assert [(k["frame"], k["action"]) for k in plan["keyframes"]] == [(0, "focus"), (30, "add")]
+    # a focus click on a keyframe's frame replaces its subjects instead of piling up
+    switched = client.post(
+        "/select", json={"video_id": video_id, "frame": 30, "x": DOG_30[0], "y": DOG_30[1]}
+    )
+    assert [(k["frame"], k["action"]) for k in switched.json()["plan"]["keyframes"]] == [
+        (0, "focus"),
+        (30, "focus"),
+    ]
     thumbnail = client.get("/plan/keyframes/1/thumbnail", params={"video_id": video_id})
     assert thumbnail.headers["content-type"] == "image/jpeg" and decode(thumbnail.content).shape == (
         96,

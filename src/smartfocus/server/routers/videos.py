@@ -136,13 +136,19 @@ def get_subjects(
 def select(body: SelectRequest, services: ServicesDep, session: SessionDep) -> SelectResponse:
     """Click a subject at (x, y) of `frame`: focus on it from there on (or add it) and get its mask.
 
+    `focus` replaces what the plan focused on from that frame; `add` keeps it and adds this subject.
+
     A click on nothing leaves the plan as it was and answers 422 `invalid_selection` naming what is near.
     """
     video = owned_video(services.store, body.video_id, session)
     analysed(services.store, video)
     if body.frame >= video.info["frame_count"]:
         raise SelectionError(f"frame {body.frame} is past the last frame {video.info['frame_count'] - 1}")
-    plan: FocusPlan = getattr(video.plan, body.mode)(body.frame, (body.x, body.y))
+    if body.mode == "focus":  # a new focus click on a frame replaces that frame's focus, like a camera
+        kept = tuple(k for k in video.plan.keyframes if not (k.frame == body.frame and k.action != "clear"))
+        plan = FocusPlan(kept).focus(body.frame, (body.x, body.y))
+    else:
+        plan = video.plan.add(body.frame, (body.x, body.y))
     picked = services.previews.select(video, plan, body.frame, body.x, body.y)
     services.store.set_plan(video.id, plan, video.blur)
     updated = owned_video(services.store, video.id, session)
