@@ -103,8 +103,10 @@ def test_upload_focus_keyframe_render_download(
     assert [(k["frame"], k["action"]) for k in plan["keyframes"]] == [(0, "focus"), (30, "add")]
 
     page.click("#render")
+    page.wait_for_selector("#render-progress:not([hidden]), #download:not([hidden])")
+    page.screenshot(path=SHOTS / "04_rendering.png")  # usually mid-render: the progress bar
     page.wait_for_selector("#download:not([hidden])", timeout=180_000)
-    page.screenshot(path=SHOTS / "04_rendered.png")
+    page.screenshot(path=SHOTS / "05_rendered.png")
     with page.expect_download() as download:
         page.click("#download")
     saved = tmp_path / "rendered.mp4"

@@ -109,7 +109,8 @@ function updateAnalysis(job) {
     el.analysisText.textContent = job.error || `Analysis ${job.state}`;
     box.classList.add("failed");
   } else {
-    el.analysisText.textContent = job.state === "queued" ? "Queued…" : `Finding subjects… ${job.done}/${job.total}`;
+    el.analysisText.textContent = job.state === "queued" ? "Queued…"
+      : job.total ? `Finding subjects… ${job.done}/${job.total}` : "Loading the model…";
   }
   el.render.disabled = !state.analysed;
   el.view.style.cursor = state.analysed ? "crosshair" : "progress";
@@ -504,7 +505,8 @@ function updateRender(job) {
   el.cancelRender.hidden = !running;
   el.render.disabled = running || !state.analysed;
   setProgress(el.renderFill, el.renderPercent, job.progress, el.renderProgress);
-  el.renderText.textContent = job.state === "queued" ? "Waiting…" : job.state === "failed" ? job.error : `Rendering ${job.done}/${job.total}`;
+  el.renderText.textContent = job.state === "queued" ? "Waiting…" : job.state === "failed" ? job.error
+    : job.total ? `Rendering ${job.done}/${job.total}` : "Starting…";
   if (job.state === "failed") el.renderProgress.classList.add("failed");
   if (job.state === "cancelled") toast("Render cancelled.");
   el.download.hidden = job.state !== "done";
