@@ -146,5 +146,8 @@ class JobRunner:
         job.output.parent.mkdir(parents=True, exist_ok=True)
         with self._video(job) as video:
             video.render(
-                job.output, job.plan, blur=job.blur if job.blur is not None else 0.6, progress=progress
+                job.output,
+                job.plan,
+                blur=self.settings.default_blur if job.blur is None else job.blur,
+                progress=progress,
             )

@@ -40,7 +40,7 @@ async def receive_file(content_type: str, body: AsyncIterator[bytes], folder: Pa
         raise ApiError(
             415, "unsupported_media_type", "send the video as multipart/form-data in a field named 'file'"
         )
-    state: dict[str, Any] = {"headers": {}, "field": b"", "value": b"", "out": None, "name": None, "size": 0}
+    state: dict[str, Any] = {"headers": {}, "field": b"", "value": b"", "out": None, "size": 0}
     target = folder / "upload"
     found: list[str] = []
 
