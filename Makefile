@@ -17,10 +17,12 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Until the server lands: render the dog sample with the walker in focus.
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# The web app: open the printed URL, drop a video (e.g. ../shared/samples/sam2_01_dog.mp4) on it.
 run: $(STAMP)
-	mkdir -p out
-	$(BIN)/smartfocus render $(SHARED)/samples/sam2_01_dog.mp4 -o out/dog_focus.mp4 --focus 0:360,380 --matte out/dog_matte
+	$(BIN)/smartfocus serve --host $(HOST) --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -31,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/composite.py
 	$(BIN)/python bench/davis.py
+	$(BIN)/python bench/server.py
 
 clean:
 	rm -rf $(VENV) out

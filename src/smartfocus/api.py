@@ -36,12 +36,15 @@ class Video:
         device: str | None = None,
         settings: AnalysisSettings | None = None,
         cache_dir: Path | None = None,
+        segmenter: Segmenter | None = None,
     ) -> None:
+        """`segmenter`: an already loaded model to share between videos (a server analysing many
+        uploads loads it once); otherwise it is loaded from `model` when first needed."""
         self.reader = reader
         self.settings = settings or AnalysisSettings()
         self.cache_dir = cache_dir or smartfocus_home() / "analyses"
         self._model_spec, self._device = model, device
-        self._segmenter: Segmenter | None = None
+        self._segmenter: Segmenter | None = segmenter
         self._analysis: Analysis | None = None
 
     def __enter__(self) -> Video:

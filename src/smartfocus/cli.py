@@ -10,6 +10,7 @@ import re
 import sys
 from collections.abc import Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from smartfocus import __version__
@@ -98,7 +99,52 @@ def build_parser() -> argparse.ArgumentParser:
     )
     render.add_argument("--fps", type=float, help="frame rate of a frame folder (default 25)")
     render.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_serve(commands)
     return parser
+
+
+def _add_serve(commands: argparse._SubParsersAction) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="start the web app (upload, click to focus, preview, render, download)",
+        description="Serve the web page and its API. Binds 127.0.0.1 unless --host says otherwise.",
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)"
+    )
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument(
+        "--data-dir", type=Path, help="uploads, renders and state (default $SMARTFOCUS_HOME/server)"
+    )
+    serve.add_argument("--model", help="YOLOv8-seg weights path or official name (env SMARTFOCUS_MODEL)")
+    serve.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when available)")
+    serve.add_argument(
+        "--max-upload-mb", type=int, default=2048, metavar="MB", help="largest accepted upload (default 2048)"
+    )
+    serve.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="allow pages from ORIGIN (e.g. http://localhost:5173) to call the API; repeatable; default none",
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from smartfocus.server import Settings, create_app
+    from smartfocus.vision.model import resolve_weights
+
+    settings = Settings(
+        max_upload_bytes=args.max_upload_mb << 20, cors_origins=tuple(args.cors_origin), device=args.device
+    )
+    overrides = {"data_dir": args.data_dir, "model": args.model}
+    settings = replace(settings, **{key: value for key, value in overrides.items() if value is not None})
+    resolve_weights(settings.model)  # a missing model fails here, not at the first upload
+    print(f"smartfocus: serving http://{args.host}:{args.port}/ (data in {settings.data_dir})", flush=True)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+    return 0
 
 
 @contextmanager
@@ -163,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from smartfocus.errors import SmartfocusError
 
     try:
-        return {"render": _render}[args.command](args)
+        return {"render": _render, "serve": _serve}[args.command](args)
     except SmartfocusError as error:
         print(f"smartfocus: error: {error}", file=sys.stderr)
         return 2

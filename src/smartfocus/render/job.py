@@ -57,7 +57,7 @@ def render_video(
         if matte_tmp is not None:
             png = np.clip(subject * 255 + 0.5, 0, 255).astype(np.uint8)
             cv2.imwrite(str(matte_tmp / f"{index:05d}.png"), png)
-        matte = _render_matte(state, subject, frame, size, refine)
+        matte = sharp_matte(state, subject, frame, size, refine)
         return composite(frame, matte, LensSettings(strength=lens.strength * state.strength))
 
     try:
@@ -72,10 +72,13 @@ def render_video(
     return output
 
 
-def _render_matte(
+def sharp_matte(
     state: FocusState, subject: np.ndarray, frame: np.ndarray, size: tuple[int, int], refine: bool
 ) -> np.ndarray:
-    """What stays sharp: the subject matte, unless a rack focus is mid-way (then the weighted one)."""
+    """What stays sharp: the subject matte, unless a rack focus is mid-way (then the weighted one).
+
+    Shared with the preview (render/preview.py), so a preview frame and the rendered frame agree.
+    """
     if np.array_equal(state.matte, state.subject_matte):
         return subject
     weighted = upsample_mask(state.matte, size)

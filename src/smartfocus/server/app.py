@@ -1,0 +1,86 @@
+"""The app factory: `create_app(settings)` wires the store, the job worker, previews and the routers.
+
+Adding a feature is one line in ROUTERS; nothing here is a module global, so tests can run several
+apps (or restart one on the same data folder) in one process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
+from starlette.concurrency import run_in_threadpool
+
+from smartfocus import __version__
+from smartfocus.server.deps import SESSION_COOKIE, Services
+from smartfocus.server.errors import install_error_handlers
+from smartfocus.server.jobs import JobRunner
+from smartfocus.server.previews import Previews
+from smartfocus.server.routers import jobs, plan, videos, web
+from smartfocus.server.settings import Settings
+from smartfocus.server.store import Store
+
+ROUTERS = (web.router, videos.router, plan.router, jobs.router)
+SESSION_MAX_AGE_S = 365 * 24 * 3600
+SESSIONLESS = ("/health", "/docs", "/redoc", "/openapi.json", "/static-offline-docs/", "/web/")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A ready-to-serve app; the job worker starts and stops with the app's lifespan."""
+    settings = settings or Settings()
+    settings.videos_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.database)
+    state = Services(settings, store, JobRunner(store, settings), Previews(settings))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        state.jobs.start()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(state.jobs.stop)
+            state.previews.close()
+            store.close()
+
+    app = FastAPIOffline(  # /docs and /redoc from bundled files: nothing is fetched from a CDN
+        title="smartfocus",
+        version=__version__,
+        summary="Click a subject in a video, keep it sharp, blur the rest like a lens.",
+        lifespan=lifespan,
+    )
+    app.state.services = state
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def sessions(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """Every browser gets a server-issued session token (cookie) that owns its videos and jobs."""
+        if request.url.path.startswith(SESSIONLESS):  # probes and static files: no session rows for them
+            return await call_next(request)
+        token = request.cookies.get(SESSION_COOKIE)
+        issued = not store.session_exists(token)
+        if issued:
+            token = store.new_session()
+        request.state.session = token
+        response = await call_next(request)
+        if issued:
+            response.set_cookie(
+                SESSION_COOKIE, token, max_age=SESSION_MAX_AGE_S, httponly=True, samesite="strict"
+            )
+        return response
+
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
+    for router in ROUTERS:
+        app.include_router(router)
+    app.mount("/web", StaticFiles(directory=web.WEB_DIR), name="web")
+    return app

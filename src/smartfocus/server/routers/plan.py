@@ -1,0 +1,59 @@
+"""The focus plan of a video: read it, replace it, remove one keyframe, and keyframe thumbnails."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
+
+from smartfocus.server.deps import ServicesDep, SessionDep, analysed, owned_video
+from smartfocus.server.errors import not_found
+from smartfocus.server.schemas import ErrorBody, Plan, PlanUpdate
+
+router = APIRouter(tags=["plan"], responses={404: {"model": ErrorBody}, 422: {"model": ErrorBody}})
+
+
+@router.get("/plan", response_model=Plan)
+def get_plan(video_id: str, services: ServicesDep, session: SessionDep) -> Plan:
+    return Plan.of(owned_video(services.store, video_id, session))
+
+
+@router.put("/plan", response_model=Plan)
+def put_plan(body: PlanUpdate, services: ServicesDep, session: SessionDep) -> Plan:
+    """Replace the plan and blur; a plan whose clicks pick nothing is refused and nothing changes."""
+    video = owned_video(services.store, body.video_id, session)
+    plan = body.focus_plan()
+    if plan.keyframes and plan != video.plan:
+        analysed(services.store, video)
+        services.previews.check_plan(video, plan)
+    services.store.set_plan(video.id, plan, body.blur)
+    return Plan.of(owned_video(services.store, video.id, session))
+
+
+@router.delete("/plan/keyframes/{index}", response_model=Plan)
+def delete_keyframe(
+    index: Annotated[int, Path(ge=0)], video_id: str, services: ServicesDep, session: SessionDep
+) -> Plan:
+    """Remove keyframe number `index` (in the plan's frame order)."""
+    video = owned_video(services.store, video_id, session)
+    if index >= len(video.plan.keyframes):
+        raise not_found(f"keyframe {index}")
+    services.store.set_plan(video.id, video.plan.without(index), video.blur)
+    return Plan.of(owned_video(services.store, video.id, session))
+
+
+@router.get(
+    "/plan/keyframes/{index}/thumbnail",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}, "description": "a square JPEG of the subject"}},
+)
+def keyframe_thumbnail(
+    index: Annotated[int, Path(ge=0)], video_id: str, services: ServicesDep, session: SessionDep
+) -> Response:
+    """The subject a keyframe picks, cropped square, for the page's timeline."""
+    video = owned_video(services.store, video_id, session)
+    if index >= len(video.plan.keyframes):
+        raise not_found(f"keyframe {index}")
+    analysed(services.store, video)
+    jpeg = services.previews.keyframe_thumbnail(video, index)
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})

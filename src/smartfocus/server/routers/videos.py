@@ -1,0 +1,168 @@
+"""Uploading a video, its frames (plain or focused), and clicks that pick subjects."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from smartfocus.errors import SelectionError
+from smartfocus.focus.plan import FocusPlan
+from smartfocus.server import upload
+from smartfocus.server.deps import ServicesDep, SessionDep, analysed, owned_video
+from smartfocus.server.errors import ApiError
+from smartfocus.server.previews import data_url
+from smartfocus.server.schemas import (
+    ErrorBody,
+    FrameSubject,
+    Job,
+    Plan,
+    SelectRequest,
+    SelectResponse,
+    Subject,
+    UploadResponse,
+    Video,
+    VideoInfo,
+    VideoRef,
+)
+from smartfocus.server.store import new_id
+
+router = APIRouter(tags=["videos"], responses={404: {"model": ErrorBody}, 422: {"model": ErrorBody}})
+
+# the body is parsed as a stream (upload.py), so its shape is declared here for /docs and clients
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": "the video"}
+                    },
+                }
+            }
+        },
+    }
+}
+JPEG = {200: {"content": {"image/jpeg": {}}, "description": "a JPEG frame"}}
+
+
+@router.post(
+    "/upload", response_model=UploadResponse, responses={413: {"model": ErrorBody}}, openapi_extra=UPLOAD_BODY
+)
+async def upload_video(request: Request, services: ServicesDep, session: SessionDep) -> UploadResponse:
+    """Upload a video (multipart field `file`); its analysis starts at once as a background job."""
+    video_id = new_id()
+    folder = services.settings.videos_dir / video_id
+    folder.mkdir(parents=True)
+    try:
+        received = await upload.receive_file(
+            request.headers.get("content-type", ""),
+            request.stream(),
+            folder,
+            services.settings.max_upload_bytes,
+        )
+        info = await run_in_threadpool(upload.probe, received.path)
+    except BaseException:
+        upload.remove(folder)
+        raise
+    info["filename"] = received.filename
+    record = services.store.add_video(
+        video_id, session, received.filename, received.path, info, services.settings.default_blur
+    )
+    job = services.store.add_job(record, "analyse")
+    services.jobs.submit(job)
+    return UploadResponse(video_id=video_id, info=VideoInfo(**info), analysis=Job.of(job))
+
+
+@router.get("/videos/{video_id}", response_model=Video)
+def get_video(video_id: str, services: ServicesDep, session: SessionDep) -> Video:
+    """Everything a page needs to pick a video up again: facts, plan, analysis and latest render."""
+    video = owned_video(services.store, video_id, session)
+    analysis = services.store.latest_job(video.id, "analyse")
+    render = services.store.latest_job(video.id, "render")
+    return Video(
+        video_id=video.id,
+        info=VideoInfo(**{**video.info, "filename": video.filename}),
+        plan=Plan.of(video),
+        analysis=Job.of(analysis) if analysis else None,
+        render=Job.of(render) if render else None,
+    )
+
+
+@router.get("/frame", response_class=Response, responses=JPEG)
+def get_frame(
+    services: ServicesDep,
+    session: SessionDep,
+    video_id: str,
+    index: Annotated[int, Query(ge=0)],
+    focused: bool = False,
+    blur: Annotated[float | None, Query(ge=0, le=1)] = None,
+) -> Response:
+    """Frame `index` as JPEG; with `focused=1`, as the render would show it with the current plan."""
+    video = owned_video(services.store, video_id, session)
+    frames = video.info["frame_count"]
+    if index >= frames:
+        raise ApiError(422, "invalid_request", f"frame {index} is past the last frame {frames - 1}")
+    if focused:
+        analysed(services.store, video)
+    jpeg = services.previews.frame_jpeg(
+        video, index, focused=focused, blur=video.blur if blur is None else blur
+    )
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.get("/subjects", response_model=list[FrameSubject])
+def get_subjects(
+    services: ServicesDep, session: SessionDep, video_id: str, frame: Annotated[int, Query(ge=0)]
+) -> list[FrameSubject]:
+    """The objects found on `frame` with their masks, so a page can highlight what is under the pointer."""
+    video = owned_video(services.store, video_id, session)
+    if frame >= video.info["frame_count"]:
+        raise ApiError(
+            422, "invalid_request", f"frame {frame} is past the last frame {video.info['frame_count'] - 1}"
+        )
+    analysed(services.store, video)
+    return [
+        FrameSubject(label=label, track_id=track, box=box, mask=data_url(png))
+        for label, track, box, png in services.previews.subjects(video, frame)
+    ]
+
+
+@router.post("/select", response_model=SelectResponse)
+def select(body: SelectRequest, services: ServicesDep, session: SessionDep) -> SelectResponse:
+    """Click a subject at (x, y) of `frame`: focus on it from there on (or add it) and get its mask.
+
+    `focus` replaces what the plan focused on from that frame; `add` keeps it and adds this subject.
+
+    A click on nothing leaves the plan as it was and answers 422 `invalid_selection` naming what is near.
+    """
+    video = owned_video(services.store, body.video_id, session)
+    analysed(services.store, video)
+    if body.frame >= video.info["frame_count"]:
+        raise SelectionError(f"frame {body.frame} is past the last frame {video.info['frame_count'] - 1}")
+    if body.mode == "focus":  # a new focus click on a frame replaces that frame's focus, like a camera
+        kept = tuple(k for k in video.plan.keyframes if not (k.frame == body.frame and k.action != "clear"))
+        plan = FocusPlan(kept).focus(body.frame, (body.x, body.y))
+    else:
+        plan = video.plan.add(body.frame, (body.x, body.y))
+    picked = services.previews.select(video, plan, body.frame, body.x, body.y)
+    services.store.set_plan(video.id, plan, video.blur)
+    updated = owned_video(services.store, video.id, session)
+    return SelectResponse(
+        subject=Subject(
+            label=picked.label, track_id=picked.track_id, frame=picked.frame, mask=data_url(picked.mask_png)
+        ),
+        plan=Plan.of(updated),
+    )
+
+
+@router.post("/reset", response_model=Plan)
+def reset(body: VideoRef, services: ServicesDep, session: SessionDep) -> Plan:
+    """Clear the focus plan (the blur setting stays)."""
+    video = owned_video(services.store, body.video_id, session)
+    services.store.set_plan(video.id, FocusPlan(), video.blur)
+    return Plan.of(owned_video(services.store, video.id, session))

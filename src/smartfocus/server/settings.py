@@ -1,0 +1,41 @@
+"""Server settings: one frozen object built by the CLI (or a test) and injected into every route."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from smartfocus.paths import smartfocus_home
+
+GIB = 1 << 30
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Args:
+    data_dir: SQLite database, uploads, renders and the analysis cache live here.
+    model: YOLOv8-seg weights (path or official name); None means `$SMARTFOCUS_MODEL`, else the default.
+    device: inference device (None: CUDA when present, else CPU).
+    max_upload_bytes: uploads larger than this are refused while they stream in.
+    cors_origins: origins allowed to call the API from another page; empty means CORS stays off.
+    """
+
+    data_dir: Path = field(default_factory=lambda: smartfocus_home() / "server")
+    model: str | None = field(default_factory=lambda: os.environ.get("SMARTFOCUS_MODEL"))
+    device: str | None = None
+    max_upload_bytes: int = 2 * GIB
+    cors_origins: tuple[str, ...] = ()
+    default_blur: float = 0.6
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "smartfocus.sqlite3"
+
+    @property
+    def videos_dir(self) -> Path:
+        return self.data_dir / "videos"
+
+    @property
+    def analyses_dir(self) -> Path:
+        return self.data_dir / "analyses"

@@ -1,0 +1,528 @@
+// smartfocus page: upload, click-to-focus preview, focus timeline, render, download.
+// Plain ES module, no build step. All state lives in `state`; the server owns the truth (plan, jobs)
+// and the page re-reads it after every change.
+
+import { api, ApiError, followJob, uploadFile } from "./api.js";
+import { FrameCache } from "./frames.js";
+
+const $ = (id) => document.getElementById(id);
+const el = {
+  start: $("start"), editor: $("editor"), drop: $("drop"), fileInput: $("file-input"),
+  uploadProgress: $("upload-progress"), uploadFill: $("upload-fill"), uploadPercent: $("upload-percent"),
+  fileName: $("file-name"), newVideo: $("new-video"), stage: $("stage"), view: $("view"), overlay: $("overlay"),
+  badge: $("badge"), play: $("play"), back: $("step-back"), forward: $("step-forward"), scrubber: $("scrubber"),
+  timeline: $("timeline"), clock: $("clock"), analysisGroup: $("analysis-group"), analysisText: $("analysis-text"),
+  analysisPercent: $("analysis-percent"), analysisFill: $("analysis-fill"), modeFocus: $("mode-focus"),
+  modeAdd: $("mode-add"), hint: $("hint"), keyframeList: $("keyframe-list"), showFocus: $("show-focus"),
+  blur: $("blur"), blurValue: $("blur-value"), reset: $("reset"), render: $("render"),
+  renderProgress: $("render-progress"), renderText: $("render-text"), renderPercent: $("render-percent"),
+  renderFill: $("render-fill"), cancelRender: $("cancel-render"), download: $("download"), toast: $("toast"),
+};
+
+const state = {
+  videoId: null, info: null, plan: null, analysed: false, frame: 0, playing: false,
+  mode: "focus", renderJob: null, shown: null, highlight: null,
+};
+const frames = new FrameCache();
+
+// ---------- helpers ----------
+
+function toast(message) {
+  el.toast.textContent = message;
+  el.toast.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => (el.toast.hidden = true), 6000);
+}
+
+function setProgress(fill, percentEl, fraction, box) {
+  fill.style.width = `${Math.round(fraction * 100)}%`;
+  if (percentEl) percentEl.textContent = `${Math.round(fraction * 100)}%`;
+  if (box) box.classList.remove("done", "failed");
+}
+
+function focusedView() {
+  return state.analysed && el.showFocus.checked && state.plan && state.plan.keyframes.length > 0;
+}
+
+function frameUrl(index) {
+  const base = `/frame?video_id=${state.videoId}&index=${index}`;
+  return focusedView() ? `${base}&focused=1&v=${state.plan.version}` : base;
+}
+
+/** The source pixel under a pointer event, whatever the canvas' CSS size and the devicePixelRatio. */
+export function sourcePoint(event, canvas, info) {
+  const rect = canvas.getBoundingClientRect();
+  const x = ((event.clientX - rect.left) / rect.width) * info.width;
+  const y = ((event.clientY - rect.top) / rect.height) * info.height;
+  return {
+    x: Math.min(Math.max(x, 0), info.width - 1),
+    y: Math.min(Math.max(y, 0), info.height - 1),
+  };
+}
+
+// ---------- video loading ----------
+
+async function openVideo(videoId) {
+  const video = await api(`/videos/${videoId}`);
+  state.videoId = video.video_id;
+  state.info = video.info;
+  state.plan = video.plan;
+  state.frame = 0;
+  frames.clear();
+  location.hash = `v=${video.video_id}`;
+  el.view.width = el.overlay.width = video.info.width;
+  el.view.height = el.overlay.height = video.info.height;
+  el.scrubber.max = String(video.info.frame_count - 1);
+  el.fileName.textContent = `${video.info.filename} · ${video.info.width}×${video.info.height} · ${video.info.fps.toFixed(2)} fps`;
+  el.start.hidden = true;
+  el.editor.hidden = false;
+  el.newVideo.hidden = false;
+  el.blur.value = String(Math.round(video.plan.blur * 100));
+  el.blurValue.textContent = `${el.blur.value}%`;
+  renderPlan();
+  trackAnalysis(video.analysis); // first: whether frames can be shown focused
+  await show(0);
+  if (video.render) trackRender(video.render);
+}
+
+function trackAnalysis(job) {
+  state.analysed = job === null || job.state === "done";
+  updateAnalysis(job);
+  if (job && !job.state.match(/done|failed|cancelled/)) {
+    followJob(job.id, updateAnalysis).catch((error) => toast(error.message));
+  }
+}
+
+function updateAnalysis(job) {
+  const box = el.analysisGroup;
+  if (!job) return;
+  setProgress(el.analysisFill, el.analysisPercent, job.progress, box);
+  if (job.state === "done") {
+    el.analysisText.textContent = `Analysed ${job.total} frames`;
+    box.classList.add("done");
+    if (!state.analysed) {
+      state.analysed = true;
+      frames.clear();
+      show(state.frame);
+    }
+  } else if (job.state === "failed" || job.state === "cancelled") {
+    el.analysisText.textContent = job.error || `Analysis ${job.state}`;
+    box.classList.add("failed");
+  } else {
+    el.analysisText.textContent = job.state === "queued" ? "Queued…"
+      : job.total ? `Finding subjects… ${job.done}/${job.total}` : "Loading the model…";
+  }
+  el.render.disabled = !state.analysed;
+  el.view.style.cursor = state.analysed ? "crosshair" : "progress";
+}
+
+// ---------- upload ----------
+
+async function upload(file) {
+  el.uploadProgress.hidden = false;
+  setProgress(el.uploadFill, el.uploadPercent, 0);
+  try {
+    const answer = await uploadFile(file, (fraction) => setProgress(el.uploadFill, el.uploadPercent, fraction));
+    await openVideo(answer.video_id);
+  } catch (error) {
+    toast(error.message);
+  } finally {
+    el.uploadProgress.hidden = true;
+    el.fileInput.value = "";
+  }
+}
+
+el.fileInput.addEventListener("change", () => el.fileInput.files[0] && upload(el.fileInput.files[0]));
+el.drop.addEventListener("dragover", (event) => { event.preventDefault(); el.drop.classList.add("over"); });
+el.drop.addEventListener("dragleave", () => el.drop.classList.remove("over"));
+el.drop.addEventListener("drop", (event) => {
+  event.preventDefault();
+  el.drop.classList.remove("over");
+  if (event.dataTransfer.files[0]) upload(event.dataTransfer.files[0]);
+});
+el.newVideo.addEventListener("click", () => {
+  pause();
+  history.replaceState(null, "", location.pathname);
+  state.videoId = null;
+  el.editor.hidden = true;
+  el.start.hidden = false;
+  el.newVideo.hidden = true;
+  el.fileName.textContent = "";
+});
+
+// ---------- frames and playback ----------
+
+async function show(index) {
+  index = Math.min(Math.max(index, 0), state.info.frame_count - 1);
+  state.frame = index;
+  el.scrubber.value = String(index);
+  updateClock();
+  const url = frameUrl(index);
+  const bitmap = await frames.get(url).catch((error) => { toast(error.message); return null; });
+  if (bitmap && state.frame === index && frameUrl(index) === url) {
+    el.view.getContext("2d").drawImage(bitmap, 0, 0, state.info.width, state.info.height);
+    state.shown = url;
+    el.view.dataset.frame = String(index);
+    el.view.dataset.url = url;
+    drawHighlight();
+  }
+}
+
+/** Where frame `index` sits on the timeline strip (markers are 44 px wide and stay inside it). */
+function along(index) {
+  const fraction = state.info.frame_count > 1 ? index / (state.info.frame_count - 1) : 0;
+  return `calc(22px + (100% - 44px) * ${fraction})`;
+}
+
+function updateClock() {
+  const seconds = state.frame / state.info.fps;
+  el.clock.textContent = `${state.frame + 1} / ${state.info.frame_count}`;
+  el.clock.title = `${seconds.toFixed(2)} s`;
+  const head = el.timeline.querySelector(".playhead");
+  if (head) head.style.left = along(state.frame);
+}
+
+function play() {
+  if (state.playing) return;
+  if (state.frame >= state.info.frame_count - 1) state.frame = 0;
+  state.playing = true;
+  el.play.classList.add("playing");
+  el.play.setAttribute("aria-label", "Pause");
+  loop();
+}
+
+function pause() {
+  state.playing = false;
+  el.play.classList.remove("playing");
+  el.play.setAttribute("aria-label", "Play");
+}
+
+/** Play as fast as frames arrive, never faster than the video's frame rate; prefetch ahead. */
+async function loop() {
+  const interval = 1000 / state.info.fps;
+  let due = performance.now();
+  while (state.playing) {
+    const next = state.frame + 1;
+    if (next >= state.info.frame_count) { pause(); break; }
+    frames.prefetch(Array.from({ length: 8 }, (_, k) => next + k).filter((i) => i < state.info.frame_count).map(frameUrl));
+    await frames.get(frameUrl(next)).catch(() => null);
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    if (!state.playing) break;
+    await show(next);
+    due = Math.max(due + interval, performance.now());
+  }
+}
+
+el.play.addEventListener("click", () => (state.playing ? pause() : play()));
+el.back.addEventListener("click", () => { pause(); show(state.frame - 1); });
+el.forward.addEventListener("click", () => { pause(); show(state.frame + 1); });
+el.scrubber.addEventListener("input", () => { pause(); show(Number(el.scrubber.value)); });
+el.showFocus.addEventListener("change", () => show(state.frame));
+el.timeline.addEventListener("click", (event) => {
+  if (event.target !== el.timeline && !event.target.classList.contains("span")) return;
+  const rect = el.timeline.getBoundingClientRect();
+  const fraction = (event.clientX - rect.left - 22) / Math.max(rect.width - 44, 1);
+  pause();
+  show(Math.round(Math.min(Math.max(fraction, 0), 1) * (state.info.frame_count - 1)));
+});
+
+function typing(target) {
+  return target instanceof HTMLInputElement && target.type !== "range" && target.type !== "checkbox";
+}
+
+// space must not also "press" whichever button has focus (buttons activate on keyup)
+document.addEventListener("keyup", (event) => {
+  if (event.code === "Space" && !el.editor.hidden && !typing(event.target)) event.preventDefault();
+});
+
+document.addEventListener("keydown", (event) => {
+  if (!state.videoId || el.editor.hidden || typing(event.target)) return;
+  if (event.code === "Space") {
+    event.preventDefault();
+    state.playing ? pause() : play();
+  } else if (event.key === "ArrowLeft" || event.key === "ArrowRight") {
+    event.preventDefault();
+    pause();
+    const step = (event.key === "ArrowLeft" ? -1 : 1) * (event.shiftKey ? 10 : 1);
+    show(state.frame + step);
+  }
+});
+
+// ---------- clicking subjects ----------
+
+el.view.addEventListener("click", async (event) => {
+  if (!state.analysed) { toast("The video is still being analysed; clicks work once it is done."); return; }
+  pause();
+  const point = sourcePoint(event, el.view, state.info);
+  const mode = event.shiftKey ? "add" : state.mode;
+  try {
+    const answer = await api("/select", {
+      method: "POST",
+      body: { video_id: state.videoId, frame: state.frame, x: point.x, y: point.y, mode },
+    });
+    state.plan = answer.plan;
+    await setHighlight(answer.subject.mask);
+    badge(`${mode === "add" ? "Added" : "Focus on"} ${answer.subject.label}${answer.subject.track_id !== null ? ` #${answer.subject.track_id}` : ""}`);
+    renderPlan();
+    await show(state.frame);
+  } catch (error) {
+    toast(error.message);
+  }
+});
+
+async function setHighlight(maskUrl) {
+  const image = new Image();
+  image.src = maskUrl;
+  await image.decode();
+  state.highlight = { image, frame: state.frame, until: performance.now() + 1800 };
+  drawHighlight();
+  setTimeout(drawHighlight, 1850);
+}
+
+/** Tint the picked subject's mask (scaled from the analysis grid to the frame) for a moment. */
+function drawHighlight() {
+  const context = el.overlay.getContext("2d");
+  context.clearRect(0, 0, el.overlay.width, el.overlay.height);
+  const picked = state.highlight;
+  if (picked && picked.frame === state.frame && performance.now() <= picked.until) {
+    tint(context, picked.image, "rgba(79, 140, 255, 0.45)");
+  } else if (state.hover && state.hover.frame === state.frame && !state.playing) {
+    tint(context, state.hover.image, "rgba(140, 180, 255, 0.32)");
+  }
+}
+
+/** Draw a mask PNG (alpha = the object) scaled onto the frame, filled with one colour. */
+function tint(context, image, colour) {
+  const { width, height } = el.overlay;
+  context.save();
+  context.imageSmoothingEnabled = true;
+  context.drawImage(image, 0, 0, width, height);
+  context.globalCompositeOperation = "source-in";
+  context.fillStyle = colour;
+  context.fillRect(0, 0, width, height);
+  context.restore();
+}
+
+// ---------- hovering: show what a click would pick ----------
+
+const subjectCache = new Map(); // "videoId:frame" -> Promise<[{label, track_id, image, alpha, area}]>
+
+function subjectsOn(frame) {
+  const key = `${state.videoId}:${frame}`;
+  if (!subjectCache.has(key)) {
+    if (subjectCache.size > 48) subjectCache.delete(subjectCache.keys().next().value);
+    const load = api(`/subjects?video_id=${state.videoId}&frame=${frame}`).then((list) =>
+      Promise.all(list.map(async (subject) => {
+        const image = new Image();
+        image.src = subject.mask;
+        await image.decode();
+        const canvas = new OffscreenCanvas(image.width, image.height);
+        const context = canvas.getContext("2d");
+        context.drawImage(image, 0, 0);
+        const alpha = context.getImageData(0, 0, image.width, image.height);
+        let area = 0;
+        for (let i = 3; i < alpha.data.length; i += 4) area += alpha.data[i] > 127;
+        return { ...subject, image, alpha, area };
+      })));
+    load.catch(() => subjectCache.delete(key));
+    subjectCache.set(key, load);
+  }
+  return subjectCache.get(key);
+}
+
+/** The smallest object whose mask covers the point (what /select would pick), or null. */
+function subjectAt(subjects, point) {
+  let best = null;
+  for (const subject of subjects) {
+    const { width, height, data } = subject.alpha;
+    const gx = Math.min(Math.floor((point.x * width) / state.info.width), width - 1);
+    const gy = Math.min(Math.floor((point.y * height) / state.info.height), height - 1);
+    if (data[(gy * width + gx) * 4 + 3] > 127 && (!best || subject.area < best.area)) best = subject;
+  }
+  return best;
+}
+
+let hoverQueued = null;
+el.view.addEventListener("mousemove", (event) => {
+  if (!state.analysed || state.playing) return;
+  const pending = hoverQueued;
+  hoverQueued = { point: sourcePoint(event, el.view, state.info), frame: state.frame };
+  if (pending) return; // one lookup per animation frame
+  requestAnimationFrame(async () => {
+    const { point, frame } = hoverQueued;
+    const subjects = await subjectsOn(frame).catch(() => []);
+    hoverQueued = null;
+    const subject = frame === state.frame ? subjectAt(subjects, point) : null;
+    const previous = state.hover;
+    state.hover = subject ? { image: subject.image, frame, label: subject.label, track: subject.track_id } : null;
+    el.view.title = subject ? `${subject.label} #${subject.track_id}` : "";
+    if (previous?.image !== state.hover?.image) drawHighlight();
+  });
+});
+el.view.addEventListener("mouseleave", () => {
+  state.hover = null;
+  el.view.title = "";
+  drawHighlight();
+});
+
+function badge(text) {
+  el.badge.textContent = text;
+  el.badge.hidden = false;
+  clearTimeout(badge.timer);
+  badge.timer = setTimeout(() => (el.badge.hidden = true), 2500);
+}
+
+function setMode(mode) {
+  state.mode = mode;
+  el.modeFocus.classList.toggle("on", mode === "focus");
+  el.modeAdd.classList.toggle("on", mode === "add");
+  el.modeFocus.setAttribute("aria-checked", String(mode === "focus"));
+  el.modeAdd.setAttribute("aria-checked", String(mode === "add"));
+}
+el.modeFocus.addEventListener("click", () => setMode("focus"));
+el.modeAdd.addEventListener("click", () => setMode("add"));
+
+// ---------- the plan: keyframes, blur ----------
+
+function thumbnailUrl(index) {
+  return `/plan/keyframes/${index}/thumbnail?video_id=${state.videoId}&v=${state.plan.version}`;
+}
+
+function renderPlan() {
+  const { keyframes } = state.plan;
+  el.timeline.replaceChildren();
+  el.keyframeList.replaceChildren();
+  keyframes.forEach((keyframe, index) => {
+    const nextFrame = index + 1 < keyframes.length ? keyframes[index + 1].frame : state.info.frame_count - 1;
+    if (keyframe.action !== "clear") {
+      const span = document.createElement("div");
+      span.className = "span";
+      span.style.left = along(keyframe.frame);
+      span.style.right = index + 1 < keyframes.length ? `calc(100% - ${along(nextFrame)})` : "0";
+      el.timeline.append(span);
+    }
+    const marker = document.createElement("button");
+    marker.className = `marker ${keyframe.action}`;
+    marker.style.left = along(keyframe.frame);
+    marker.title = `Frame ${keyframe.frame + 1}: ${keyframe.action}`;
+    marker.dataset.frame = String(keyframe.frame);
+    const image = document.createElement("img");
+    image.alt = `keyframe at frame ${keyframe.frame + 1}`;
+    image.src = thumbnailUrl(index);
+    const remove = document.createElement("span");
+    remove.className = "remove";
+    remove.textContent = "×";
+    remove.title = "Remove keyframe";
+    remove.addEventListener("click", (event) => { event.stopPropagation(); removeKeyframe(index); });
+    marker.append(image, remove);
+    marker.addEventListener("click", () => { pause(); show(keyframe.frame); });
+    el.timeline.append(marker);
+
+    const item = document.createElement("li");
+    const thumb = image.cloneNode();
+    const what = document.createElement("div");
+    what.className = "what";
+    what.innerHTML = `<div>${keyframe.action === "add" ? "Add subject" : keyframe.action === "clear" ? "No focus" : "Focus"}</div>`;
+    const when = document.createElement("div");
+    when.className = "when";
+    when.textContent = `from frame ${keyframe.frame + 1} · ${(keyframe.frame / state.info.fps).toFixed(2)}s`;
+    what.append(when);
+    const del = document.createElement("button");
+    del.textContent = "×";
+    del.title = "Remove keyframe";
+    del.setAttribute("aria-label", `Remove keyframe at frame ${keyframe.frame + 1}`);
+    del.addEventListener("click", () => removeKeyframe(index));
+    item.append(thumb, what, del);
+    el.keyframeList.append(item);
+  });
+  const head = document.createElement("div");
+  head.className = "playhead";
+  el.timeline.append(head);
+  el.hint.textContent = keyframes.length
+    ? "Move to another moment and click to rack focus there (it pulls over 0.4 s); “Add subject” keeps several sharp."
+    : "Click a subject in the video to keep it sharp. Move to another moment and click again to rack focus.";
+  updateClock();
+}
+
+async function removeKeyframe(index) {
+  try {
+    state.plan = await api(`/plan/keyframes/${index}?video_id=${state.videoId}`, { method: "DELETE" });
+    state.highlight = null;
+    renderPlan();
+    await show(state.frame);
+  } catch (error) {
+    toast(error.message);
+  }
+}
+
+el.reset.addEventListener("click", async () => {
+  state.plan = await api("/reset", { method: "POST", body: { video_id: state.videoId } });
+  state.highlight = null;
+  renderPlan();
+  await show(state.frame);
+});
+
+el.blur.addEventListener("input", () => (el.blurValue.textContent = `${el.blur.value}%`));
+el.blur.addEventListener("change", async () => {
+  try {
+    state.plan = await api("/plan", {
+      method: "PUT",
+      body: { video_id: state.videoId, keyframes: state.plan.keyframes, blur: Number(el.blur.value) / 100 },
+    });
+    await show(state.frame);
+  } catch (error) {
+    toast(error.message);
+  }
+});
+
+// ---------- render and download ----------
+
+el.render.addEventListener("click", async () => {
+  try {
+    trackRender(await api("/render", { method: "POST", body: { video_id: state.videoId } }));
+  } catch (error) {
+    toast(error.message);
+  }
+});
+
+el.cancelRender.addEventListener("click", async () => {
+  if (state.renderJob) await api(`/jobs/${state.renderJob}/cancel`, { method: "POST" }).catch((e) => toast(e.message));
+});
+
+function trackRender(job) {
+  state.renderJob = job.id;
+  updateRender(job);
+  if (!job.state.match(/done|failed|cancelled/)) {
+    followJob(job.id, updateRender).catch((error) => toast(error.message));
+  }
+}
+
+function updateRender(job) {
+  if (job.id !== state.renderJob) return;
+  const running = job.state === "queued" || job.state === "running";
+  el.renderProgress.hidden = !running && job.state !== "failed";
+  el.cancelRender.hidden = !running;
+  el.render.disabled = running || !state.analysed;
+  setProgress(el.renderFill, el.renderPercent, job.progress, el.renderProgress);
+  el.renderText.textContent = job.state === "queued" ? "Waiting…" : job.state === "failed" ? job.error
+    : job.total ? `Rendering ${job.done}/${job.total}` : "Starting…";
+  if (job.state === "failed") el.renderProgress.classList.add("failed");
+  if (job.state === "cancelled") toast("Render cancelled.");
+  el.download.hidden = job.state !== "done";
+  if (job.state === "done") {
+    el.download.href = job.download_url;
+    el.render.textContent = "Render again";
+  }
+}
+
+// ---------- start ----------
+
+window.addEventListener("resize", drawHighlight);
+const fromHash = new URLSearchParams(location.hash.slice(1)).get("v");
+if (fromHash) {
+  openVideo(fromHash).catch((error) => {
+    history.replaceState(null, "", location.pathname);
+    if (!(error instanceof ApiError && error.status === 404)) toast(error.message);
+  });
+}

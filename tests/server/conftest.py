@@ -1,0 +1,92 @@
+"""Real servers on loopback ports, and a short real clip to drive them with."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import pytest
+import uvicorn
+
+from smartfocus.server import Settings, create_app
+
+CLIP_FRAMES = 45
+UPLOAD_LIMIT = 2 << 20  # small, so the oversized-upload test stays cheap
+
+
+@pytest.fixture(scope="session")
+def short_clip(dog_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The dog sample's first 45 frames (the woman at ~(360, 380) on frame 0) with their audio."""
+    out = tmp_path_factory.mktemp("clip") / "dog45.mp4"
+    with av.open(str(dog_clip)) as source, av.open(str(out), "w") as target:
+        video_in, audio_in = source.streams.video[0], source.streams.audio[0]
+        video_out = target.add_stream("libx264", rate=video_in.average_rate)
+        video_out.width, video_out.height, video_out.pix_fmt = video_in.width, video_in.height, "yuv420p"
+        video_out.options = {"crf": "20", "preset": "veryfast"}
+        audio_out = target.add_stream_from_template(audio_in)
+        end = float(CLIP_FRAMES / video_in.average_rate)
+        frames = 0
+        for packet in source.demux(video_in, audio_in):
+            if packet.stream is audio_in:
+                if packet.pts is not None and packet.pts * audio_in.time_base < end:
+                    packet.stream = audio_out
+                    target.mux(packet)
+                continue
+            for frame in packet.decode():
+                if frames < CLIP_FRAMES:
+                    frame.pts, frame.time_base = frames, Fraction(1) / video_in.average_rate
+                    target.mux(video_out.encode(frame))
+                    frames += 1
+            if frames >= CLIP_FRAMES and packet.pts is not None and packet.pts * video_in.time_base > end + 1:
+                break
+        target.mux(video_out.encode(None))
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A loopback port nothing listens on right now."""
+    return free_port()
+
+
+@dataclass
+class LiveServer:
+    url: str
+    settings: Settings
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory, model_path: Path) -> Iterator[LiveServer]:
+    """The real app under uvicorn on 127.0.0.1, in a thread of the test process, for one test module."""
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("server"),
+        model=str(model_path),
+        device="cpu",
+        max_upload_bytes=UPLOAD_LIMIT,
+    )
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    yield LiveServer(f"http://127.0.0.1:{port}", settings)
+    server.should_exit = True
+    thread.join(30)

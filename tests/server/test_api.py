@@ -1,0 +1,268 @@
+"""The HTTP/WebSocket API against a real uvicorn server on a loopback port, with the real model."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import av
+import cv2
+import httpx
+import numpy as np
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from smartfocus.cli import build_parser
+
+WOMAN = (360.0, 380.0)  # on frame 0 of the dog sample
+DOG_30 = (620.0, 500.0)  # on frame 30
+CLIP_FRAMES = 45  # conftest.short_clip
+
+
+def upload(client: httpx.Client, clip: Path) -> dict:
+    with clip.open("rb") as file:
+        response = client.post("/upload", files={"file": ("dog.mp4", file, "video/mp4")})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def follow(server: Any, client: httpx.Client, job_id: str, timeout: float = 120) -> list[dict]:
+    """Every update the job's WebSocket sends, until it finishes."""
+    cookie = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+    url = server.url.replace("http", "ws", 1) + f"/ws/jobs/{job_id}"
+    updates = []
+    with connect(url, additional_headers={"Cookie": cookie}, open_timeout=10) as socket:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                updates.append(json.loads(socket.recv(timeout=deadline - time.monotonic())))
+            except ConnectionClosed:  # the server closes the socket once the job is finished
+                break
+    assert updates and updates[-1]["state"] in ("done", "failed", "cancelled"), updates[-1:]
+    return updates
+
+
+def decode(jpeg: bytes) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None
+    return image
+
+
+@pytest.fixture(scope="module")
+def client(live_server: Any) -> httpx.Client:
+    with httpx.Client(base_url=live_server.url, timeout=60) as session:
+        yield session
+
+
+@pytest.fixture(scope="module")
+def analysed(live_server: Any, client: httpx.Client, short_clip: Path) -> dict:
+    """An uploaded clip whose analysis finished (followed over the WebSocket)."""
+    answer = upload(client, short_clip)
+    updates = follow(live_server, client, answer["analysis"]["id"])
+    assert updates[-1]["state"] == "done", updates[-1]
+    assert updates[-1]["done"] == updates[-1]["total"] == CLIP_FRAMES
+    return answer
+
+
+def test_health_and_openapi(client: httpx.Client) -> None:
+    assert client.get("/health").json()["status"] == "ok"
+    paths = client.get("/openapi.json").json()["paths"]
+    for route in ("/upload", "/frame", "/select", "/reset", "/render", "/download", "/plan"):
+        assert route in paths
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "cdn" not in docs.text  # works offline
+    assert client.get("/static-offline-docs/swagger-ui-bundle.js").status_code == 200
+    # CORS stays off unless configured: another origin's page gets no permission to read answers
+    preflight = client.options(
+        "/health", headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "GET"}
+    )
+    assert "access-control-allow-origin" not in preflight.headers
+    assert build_parser().parse_args(["serve"]).host == "127.0.0.1"
+
+
+def test_full_flow_upload_select_preview_render_download(
+    live_server: Any, client: httpx.Client, analysed: dict, tmp_path: Path
+) -> None:
+    video_id = analysed["video_id"]
+    info = analysed["info"]
+    assert (info["width"], info["height"], info["frame_count"], info["has_audio"]) == (
+        1280,
+        720,
+        CLIP_FRAMES,
+        True,
+    )
+
+    answer = client.post("/select", json={"video_id": video_id, "frame": 0, "x": WOMAN[0], "y": WOMAN[1]})
+    assert answer.status_code == 200, answer.text
+    subject = answer.json()["subject"]
+    assert subject["label"] == "person" and subject["track_id"] is not None
+    mask = cv2.imdecode(np.frombuffer(_data(subject["mask"]), np.uint8), cv2.IMREAD_UNCHANGED)[:, :, 3]
+    gy, gx = int(WOMAN[1] * mask.shape[0] / 720), int(WOMAN[0] * mask.shape[1] / 1280)
+    assert mask[gy, gx] == 255 and 0.005 < (mask > 127).mean() < 0.3  # her, not the whole frame
+    assert answer.json()["plan"]["keyframes"] == [{"frame": 0, "action": "focus", "points": [list(WOMAN)]}]
+
+    plain = decode(client.get("/frame", params={"video_id": video_id, "index": 0}).content)
+    focused = decode(client.get("/frame", params={"video_id": video_id, "index": 0, "focused": 1}).content)
+    assert plain.shape == focused.shape == (720, 1280, 3)
+    changed = np.abs(plain.astype(int) - focused.astype(int)).mean(axis=2) > 12
+    her = cv2.erode(cv2.resize(mask, (1280, 720)), np.ones((15, 15), np.uint8)) > 127
+    assert changed[~her].mean() > 0.05  # the background is blurred...
+    assert changed[her].mean() < 0.02  # ...she is not
+
+    render = client.post("/render", json={"video_id": video_id})
+    assert render.status_code == 202, render.text
+    updates = follow(live_server, client, render.json()["id"])
+    assert updates[-1]["state"] == "done", updates[-1]
+    assert any(0 < u["done"] < CLIP_FRAMES for u in updates)  # progress arrived while it ran
+    download = client.get("/download", params={"video_id": video_id})
+    assert download.status_code == 200 and download.headers["content-type"] == "video/mp4"
+    assert client.get(updates[-1]["download_url"]).content == download.content
+    with av.open(io.BytesIO(download.content)) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.name, stream.codec_context.pix_fmt) == ("h264", "yuv420p")
+        assert sum(1 for _ in container.decode(stream)) == CLIP_FRAMES
+    with av.open(io.BytesIO(download.content)) as container:
+        assert len(container.streams.audio) == 1
+
+
+def test_subjects_under_the_pointer(client: httpx.Client, analysed: dict) -> None:
+    answer = client.get("/subjects", params={"video_id": analysed["video_id"], "frame": 0})
+    assert answer.status_code == 200, answer.text
+    labels = {subject["label"] for subject in answer.json()}
+    assert {"person", "dog"} <= labels
+    person = next(s for s in answer.json() if s["label"] == "person")
+    x0, y0, x1, y1 = person["box"]
+    assert x0 < WOMAN[0] < x1 and y0 < WOMAN[1] < y1
+    assert client.get("/subjects", params={"video_id": analysed["video_id"], "frame": 999}).status_code == 422
+
+
+def test_select_on_nothing_is_a_clear_422_and_keeps_the_plan(client: httpx.Client, analysed: dict) -> None:
+    video_id = analysed["video_id"]
+    before = client.get("/plan", params={"video_id": video_id}).json()
+    answer = client.post("/select", json={"video_id": video_id, "frame": 0, "x": 5000, "y": 10})
+    assert answer.status_code == 422
+    assert answer.json()["error"]["code"] == "invalid_selection"
+    assert "outside" in answer.json()["error"]["message"]
+    assert client.get("/plan", params={"video_id": video_id}).json() == before
+
+
+def test_plan_edits_keyframes_and_reset(client: httpx.Client, analysed: dict) -> None:
+    video_id = analysed["video_id"]
+    client.post("/reset", json={"video_id": video_id})
+    client.post("/select", json={"video_id": video_id, "frame": 0, "x": WOMAN[0], "y": WOMAN[1]})
+    added = client.post(
+        "/select", json={"video_id": video_id, "frame": 30, "x": DOG_30[0], "y": DOG_30[1], "mode": "add"}
+    )
+    assert added.status_code == 200, added.text
+    plan = added.json()["plan"]
+    assert [(k["frame"], k["action"]) for k in plan["keyframes"]] == [(0, "focus"), (30, "add")]
+    # a focus click on a keyframe's frame replaces its subjects instead of piling up
+    switched = client.post(
+        "/select", json={"video_id": video_id, "frame": 30, "x": DOG_30[0], "y": DOG_30[1]}
+    )
+    assert [(k["frame"], k["action"]) for k in switched.json()["plan"]["keyframes"]] == [
+        (0, "focus"),
+        (30, "focus"),
+    ]
+    thumbnail = client.get("/plan/keyframes/1/thumbnail", params={"video_id": video_id})
+    assert thumbnail.headers["content-type"] == "image/jpeg" and decode(thumbnail.content).shape == (
+        96,
+        96,
+        3,
+    )
+    plan = client.delete("/plan/keyframes/1", params={"video_id": video_id}).json()
+    assert [k["frame"] for k in plan["keyframes"]] == [0]
+    assert client.delete("/plan/keyframes/5", params={"video_id": video_id}).status_code == 404
+    put = client.put("/plan", json={"video_id": video_id, "keyframes": plan["keyframes"], "blur": 0.9})
+    assert put.json()["blur"] == 0.9 and put.json()["version"] > plan["version"]
+    bad = client.put(
+        "/plan", json={"video_id": video_id, "keyframes": [{"frame": 0, "points": [[5, 5]]}], "blur": 2}
+    )
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_request"
+    assert client.post("/reset", json={"video_id": video_id}).json()["keyframes"] == []
+
+
+def test_cancel_leaves_no_output(live_server: Any, client: httpx.Client, analysed: dict) -> None:
+    video_id = analysed["video_id"]
+    client.post("/select", json={"video_id": video_id, "frame": 0, "x": WOMAN[0], "y": WOMAN[1]})
+    job = client.post("/render", json={"video_id": video_id}).json()
+    cancelled = client.post(f"/jobs/{job['id']}/cancel").json()
+    final = follow(live_server, client, job["id"])[-1] if cancelled["state"] != "cancelled" else cancelled
+    assert final["state"] == "cancelled" and final["download_url"] is None
+    renders = live_server.settings.videos_dir / video_id / "renders"
+    assert not list(renders.glob(f"*{job['id']}*"))
+    assert client.get("/download", params={"job_id": job["id"]}).status_code == 409
+
+
+@pytest.mark.parametrize("case", ["empty", "text", "truncated", "oversized", "wrong_field"])
+def test_bad_uploads_are_refused_and_leave_nothing(
+    live_server: Any, client: httpx.Client, short_clip: Path, case: str
+) -> None:
+    content = {
+        "empty": b"",
+        "text": b"this is a text file, renamed to .mp4\n" * 20,
+        "truncated": short_clip.read_bytes()[: short_clip.stat().st_size // 2],
+        "oversized": b"\0" * (live_server.settings.max_upload_bytes + (1 << 20)),
+        "wrong_field": b"x",
+    }[case]
+    before = sorted(live_server.settings.videos_dir.iterdir())
+    field = "video" if case == "wrong_field" else "file"
+    answer = client.post("/upload", files={field: ("clip.mp4", content, "video/mp4")})
+    expected = {"empty": 422, "text": 422, "truncated": 422, "oversized": 413, "wrong_field": 400}[case]
+    assert answer.status_code == expected, answer.text
+    error = answer.json()["error"]
+    assert error["code"] in {"invalid_video", "upload_too_large", "missing_file"} and error["message"]
+    assert str(live_server.settings.data_dir) not in error["message"]  # no server paths leak out
+    assert sorted(live_server.settings.videos_dir.iterdir()) == before
+
+
+def test_two_sessions_do_not_see_each_other(
+    live_server: Any, client: httpx.Client, analysed: dict, short_clip: Path
+) -> None:
+    video_id = analysed["video_id"]
+    job_id = analysed["analysis"]["id"]
+    with httpx.Client(base_url=live_server.url, timeout=60) as other:
+        assert other.get("/health").status_code == 200
+        assert "smartfocus_session" not in other.cookies  # probes create no sessions
+        assert other.get("/").status_code == 200  # the page does: its own session cookie
+        assert other.cookies.get("smartfocus_session") != client.cookies.get("smartfocus_session")
+        refused = [
+            other.get("/frame", params={"video_id": video_id, "index": 0}),
+            other.get("/plan", params={"video_id": video_id}),
+            other.get(f"/videos/{video_id}"),
+            other.post("/select", json={"video_id": video_id, "frame": 0, "x": WOMAN[0], "y": WOMAN[1]}),
+            other.post("/reset", json={"video_id": video_id}),
+            other.post("/render", json={"video_id": video_id}),
+            other.get(f"/jobs/{job_id}"),
+            other.post(f"/jobs/{job_id}/cancel"),
+            other.get("/download", params={"video_id": video_id}),
+            other.get("/frame", params={"video_id": "../../etc/passwd", "index": 0}),
+        ]
+        assert [r.status_code for r in refused] == [404] * len(refused)
+        assert all(r.json()["error"]["code"] == "not_found" for r in refused)
+        cookie = f"smartfocus_session={other.cookies.get('smartfocus_session')}"
+        with (
+            connect(
+                live_server.url.replace("http", "ws", 1) + f"/ws/jobs/{job_id}",
+                additional_headers={"Cookie": cookie},
+            ) as socket,
+            pytest.raises(ConnectionClosed),
+        ):
+            socket.recv(timeout=10)
+        assert socket.close_code == 4404
+        # the other session's own upload is its own, and the first session's plan is untouched
+        plan_before = client.get("/plan", params={"video_id": video_id}).json()
+        mine = upload(other, short_clip)
+        assert client.get(f"/videos/{mine['video_id']}").status_code == 404
+        other.post(f"/jobs/{mine['analysis']['id']}/cancel")
+        assert client.get("/plan", params={"video_id": video_id}).json() == plan_before
+
+
+def _data(url: str) -> bytes:
+    import base64
+
+    return base64.b64decode(url.split(",", 1)[1])

@@ -1,0 +1,130 @@
+"""The page in a real browser (Debian's Chromium, headless) against a live server and the real model.
+
+Screenshots go to out/screenshots/ (gitignored) to look at: before and after focusing, with two
+keyframes, and after rendering.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+
+playwright = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parents[2] / "out" / "screenshots"
+WOMAN, DOG_30 = (360, 380), (620, 500)  # source pixels on frames 0 and 30
+
+
+@pytest.fixture(scope="module")
+def browser() -> Any:
+    if not CHROMIUM.exists():
+        pytest.skip("needs /usr/bin/chromium (apt-get install chromium)")
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        yield browser
+        browser.close()
+
+
+def click_source(page: Any, x: float, y: float, **options: Any) -> None:
+    """Click where source pixel (x, y) is displayed, however the canvas is scaled."""
+    box = page.locator("#view").bounding_box()
+    page.mouse.click(
+        box["x"] + (x + 0.5) * box["width"] / 1280, box["y"] + (y + 0.5) * box["height"] / 720, **options
+    )
+
+
+def canvas_pixels(page: Any) -> list[int]:
+    """A coarse sample of what the canvas shows (right third: background)."""
+    return page.evaluate(
+        """() => {
+            const c = document.getElementById('view');
+            const d = c.getContext('2d').getImageData(900, 100, 300, 500).data;
+            const out = [];
+            for (let i = 0; i < d.length; i += 4 * 97) out.push(d[i], d[i + 1], d[i + 2]);
+            return out;
+        }"""
+    )
+
+
+def test_upload_focus_keyframe_render_download(
+    browser: Any, live_server: Any, short_clip: Path, tmp_path: Path
+) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    # a high-DPI screen and a canvas shown smaller than its 1280x720 pixels: clicks must still land right
+    context = browser.new_context(viewport={"width": 1120, "height": 760}, device_scale_factor=2)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(live_server.url)
+    page.screenshot(path=SHOTS / "00_start.png")
+
+    page.set_input_files("#file-input", str(short_clip))
+    page.wait_for_selector("#analysis-group.done", timeout=120_000)
+    page.wait_for_function("document.getElementById('view').dataset.frame === '0'")
+    css_width = page.locator("#view").bounding_box()["width"]
+    assert css_width < 1000  # CSS-scaled (and 2 device pixels per CSS pixel)
+    before = canvas_pixels(page)
+    # hovering highlights what a click would pick
+    box = page.locator("#view").bounding_box()
+    page.mouse.move(box["x"] + WOMAN[0] * box["width"] / 1280, box["y"] + WOMAN[1] * box["height"] / 720)
+    page.wait_for_function("document.getElementById('view').title.startsWith('person')")
+    page.screenshot(path=SHOTS / "01_before_focus_hover.png")
+
+    click_source(page, *WOMAN)
+    page.wait_for_function("(document.getElementById('view').dataset.url || '').includes('focused=1')")
+    page.wait_for_selector(".marker img")
+    page.screenshot(path=SHOTS / "02_after_focus.png")
+    after = canvas_pixels(page)
+    assert (
+        sum(abs(a - b) for a, b in zip(before, after, strict=True)) / len(before) > 3
+    )  # the preview changed
+    video_id = page.evaluate("new URLSearchParams(location.hash.slice(1)).get('v')")
+    plan = page.request.get(f"{live_server.url}/plan?video_id={video_id}").json()
+    ((x, y),) = plan["keyframes"][0]["points"]
+    assert abs(x - WOMAN[0]) <= 2 and abs(y - WOMAN[1]) <= 2  # the click landed on the source pixel
+
+    # arrows step frames; then add the dog as a second keyframe at frame 30
+    page.locator("#view").focus()
+    for _ in range(30):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function("document.getElementById('view').dataset.frame === '30'")
+    page.click("#mode-add")
+    click_source(page, *DOG_30)
+    page.wait_for_function("document.querySelectorAll('#timeline .marker').length === 2")
+    page.wait_for_function(
+        "[...document.querySelectorAll('.marker img')].every(i => i.complete && i.naturalWidth)"
+    )
+    page.screenshot(path=SHOTS / "03_two_keyframes.png")
+    plan = page.request.get(f"{live_server.url}/plan?video_id={video_id}").json()
+    assert [(k["frame"], k["action"]) for k in plan["keyframes"]] == [(0, "focus"), (30, "add")]
+
+    page.click("#render")
+    page.wait_for_selector("#render-progress:not([hidden]), #download:not([hidden])")
+    page.screenshot(path=SHOTS / "04_rendering.png")  # usually mid-render: the progress bar
+    page.wait_for_selector("#download:not([hidden])", timeout=180_000)
+    page.screenshot(path=SHOTS / "05_rendered.png")
+    with page.expect_download() as download:
+        page.click("#download")
+    saved = tmp_path / "rendered.mp4"
+    download.value.save_as(saved)
+    with av.open(str(saved)) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
+        assert sum(1 for _ in container.decode(video=0)) == 45
+
+    # a reload picks the same video and plan up again (id in the URL hash, state on the server)
+    page.reload()
+    page.wait_for_function("document.querySelectorAll('#timeline .marker').length === 2")
+    page.wait_for_function("(document.getElementById('view').dataset.url || '').includes('focused=1')")
+    page.wait_for_selector("#download:not([hidden])")
+    # space plays (also while a button has the keyboard focus, without pressing it)
+    page.focus("#mode-add")
+    page.keyboard.press("Space")
+    page.wait_for_function("Number(document.getElementById('view').dataset.frame) > 3", timeout=60_000)
+    page.keyboard.press("Space")
+    assert page.get_attribute("#mode-focus", "aria-checked") == "true"  # the focused button was not pressed
+    assert not errors, errors
+    context.close()
