@@ -189,7 +189,9 @@ def _interpolated_mask(analysis: Analysis, rows: np.ndarray, frame: int) -> np.n
     return mask
 
 
-def _bridge_gaps(analysis: Analysis, rows: np.ndarray, settings: LinkSettings) -> tuple[np.ndarray, np.ndarray]:
+def _bridge_gaps(
+    analysis: Analysis, rows: np.ndarray, settings: LinkSettings
+) -> tuple[np.ndarray, np.ndarray]:
     """Which undetected frames to fill by interpolation, and which by a detection the subject was a
     fragment of (see `SubjectTrack`): (bridged bool, absorbed row or -1) per frame."""
     bridged = np.zeros(len(rows), bool)
