@@ -55,24 +55,31 @@ class FocusTimeline:
         self._strength = self._strength_envelope()
 
     def _rack_weights(self) -> np.ndarray:
-        """(frames, subjects) in [0, 1]: each subject sharpens over `transition_frames` after it comes
-        into focus and softens as long after it leaves; at the first keyframe focus starts at once."""
+        """(frames, subjects) in [0, 1]: each subject sharpens over the `transition_frames` before the
+        keyframe that brings it into focus and softens over those before the keyframe that ends it,
+        so the look a keyframe asks for is reached on the keyframe itself (where the user clicked).
+        A keyframe on frame 0 takes effect at once."""
+        frames = self.active.shape[0]
         weights = np.zeros(self.active.shape, np.float32)
         step = 1.0 / self.transition_frames
         level = np.zeros(self.active.shape[1], np.float32)
-        for frame in range(self.first_keyframe, self.active.shape[0]):
-            target = self.active[frame].astype(np.float32)
-            level = (
-                target
-                if frame == self.first_keyframe
-                else np.clip(level + np.sign(target - level) * step, 0, 1)
-            )
+        for frame in range(self._ease_start, frames):
+            target = self.active[min(frame + self.transition_frames, frames - 1)].astype(np.float32)
+            if frame == 0 and self.first_keyframe == 0:
+                level = self.active[0].astype(np.float32)
+            else:
+                level = np.clip(level + np.sign(target - level) * step, 0, 1)
             weights[frame] = level
         return _smoothstep(weights)
 
+    @property
+    def _ease_start(self) -> int:
+        """First frame the look changes on: the first keyframe, less a transition to ease in over."""
+        return max(self.first_keyframe - self.transition_frames, 0) if self.first_keyframe > 0 else 0
+
     def _strength_envelope(self) -> np.ndarray:
-        """(frames,) blur multiplier: 0 before the first keyframe, eased towards 0 around stretches
-        where no subject in focus is visible, so the blur never pops on or off."""
+        """(frames,) blur multiplier: 0 until the ease into the first keyframe, eased towards 0 around
+        stretches where no subject in focus is visible, so the blur never pops on or off."""
         frames = self.active.shape[0]
         visible = np.zeros(frames, np.float32)
         for column, subject in enumerate(self.subjects):
@@ -81,14 +88,15 @@ class FocusTimeline:
             )
         if self.first_keyframe >= frames:
             return np.zeros(frames, np.float32)
+        start = self._ease_start
         window = self.transition_frames | 1  # odd, so the average is centred
-        padded = np.pad(visible[self.first_keyframe :], window // 2, mode="edge")
+        padded = np.pad(visible[start:], window // 2, mode="edge")
         smooth = np.convolve(padded, np.ones(window) / window, mode="valid")
         envelope = np.zeros(frames, np.float32)
-        envelope[self.first_keyframe :] = smooth
-        if self.first_keyframe > 0:  # ease in after a keyframe that comes mid-video
-            ramp = np.arange(1, frames - self.first_keyframe + 1) / self.transition_frames
-            envelope[self.first_keyframe :] *= np.minimum(ramp, 1.0)
+        envelope[start:] = smooth
+        if self.first_keyframe > 0:  # ease in, reaching full strength on the first keyframe
+            ramp = np.arange(1, frames - start + 1) / (self.first_keyframe - start + 1)
+            envelope[start:] *= np.minimum(ramp, 1.0)
         return _smoothstep(np.clip(envelope, 0, 1)).astype(np.float32)
 
     def strength(self, frame: int) -> float:

@@ -440,7 +440,7 @@ function renderPlan() {
   head.className = "playhead";
   el.timeline.append(head);
   el.hint.textContent = keyframes.length
-    ? "Move to another moment and click to rack focus there (it pulls over 0.4 s); “Add subject” keeps several sharp."
+    ? "Move to another moment and click to rack focus there (it pulls over the 0.4 s before the click); “Add subject” keeps several sharp."
     : "Click a subject in the video to keep it sharp. Move to another moment and click again to rack focus.";
   updateClock();
 }
