@@ -66,7 +66,9 @@ def test_desktop_window_clicks_keys_and_stills(window_setup, woman_640, tmp_path
         """Eroded masks of the woman (track 1) and the dog (track 2), and the background far from both."""
         inst = analysis.instances(frame)
         full = {
-            name: cv2.resize(inst.masks[inst.index_of(tid)].astype(np.uint8), (640, 360), interpolation=cv2.INTER_NEAREST)
+            name: cv2.resize(
+                inst.masks[inst.index_of(tid)].astype(np.uint8), (640, 360), interpolation=cv2.INTER_NEAREST
+            )
             for name, tid in (("woman", 1), ("dog", 2))
         }
         kernel = np.ones((15, 15), np.uint8)
@@ -130,7 +132,9 @@ def test_desktop_window_clicks_keys_and_stills(window_setup, woman_640, tmp_path
     assert controller.frame == 20 + int(0.5 * 30000 / 1001) - 1 and not controller.playing and controller.quit
     still = cv2.imread(str(tmp_path / "dog_640_00020.png"))
     assert still is not None and still.shape == (360, 640, 3)
-    assert sharpness(still, regions(20)["background"]) < 0.6 * sharpness(video.reader.read(20), regions(20)["background"])
+    assert sharpness(still, regions(20)["background"]) < 0.6 * sharpness(
+        video.reader.read(20), regions(20)["background"]
+    )
 
 
 def test_a_click_on_nothing_keeps_the_focus_and_says_why(window_setup) -> None:

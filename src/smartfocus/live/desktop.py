@@ -86,7 +86,9 @@ class _FpsMeter:
 def with_status(image: np.ndarray, text: str) -> np.ndarray:
     """`image` with a dark strip below it carrying `text`."""
     strip = np.full((STATUS_HEIGHT, image.shape[1], 3), 32, np.uint8)
-    cv2.putText(strip, text, (8, STATUS_HEIGHT - 9), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (235, 235, 235), 1, cv2.LINE_AA)
+    cv2.putText(
+        strip, text, (8, STATUS_HEIGHT - 9), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (235, 235, 235), 1, cv2.LINE_AA
+    )
     return np.vstack([image, strip])
 
 
@@ -194,7 +196,11 @@ class DesktopController:
         for column in np.flatnonzero(timeline.active[self.frame]):
             subject = timeline.subjects[column]
             rows = subject.rows[subject.rows >= 0]
-            name = self.analysis.class_names.get(int(self.analysis.class_ids[rows[0]]), "object") if len(rows) else "object"
+            name = (
+                self.analysis.class_names.get(int(self.analysis.class_ids[rows[0]]), "object")
+                if len(rows)
+                else "object"
+            )
             labels.append(f"{name} #{subject.track_ids[0]}")
         return ", ".join(labels) or "none"
 

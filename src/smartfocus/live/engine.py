@@ -133,7 +133,9 @@ class LiveEngine:
             self._lock = SubjectLock.from_row(instances, row)
             self._stabilizer.reset()
             self._matte = None
-            return Selection(int(instances.track_ids[row]), names.get(int(instances.class_ids[row]), "object"))
+            return Selection(
+                int(instances.track_ids[row]), names.get(int(instances.class_ids[row]), "object")
+            )
 
     def reset(self) -> None:
         """Unlock the subject: the blur eases out."""
@@ -157,7 +159,9 @@ class LiveEngine:
         self._last_capture = capture_time
         target = 1.0 if row is not None else 0.0
         step = dt / self.settings.fade_seconds
-        self._level = min(target, self._level + step) if target > self._level else max(target, self._level - step)
+        self._level = (
+            min(target, self._level + step) if target > self._level else max(target, self._level - step)
+        )
         if row is not None:
             matte = upsample_mask(instances.masks[row], size)
             if self.settings.refine:

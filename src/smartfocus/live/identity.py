@@ -91,7 +91,9 @@ class SubjectLock:
                 continue
             their_center, their_size = _center_size(instances.boxes[row])
             scale = (size + their_size) / 2
-            motion = min(np.linalg.norm(expected - their_center), np.linalg.norm(center - their_center)) / scale
+            motion = (
+                min(np.linalg.norm(expected - their_center), np.linalg.norm(center - their_center)) / scale
+            )
             motion_gate = min(1.0 + 0.15 * gap, 8.0)
             scale_change = abs(np.log(their_size / size))
             scale_gate = np.log(2.0) + 0.02 * gap
