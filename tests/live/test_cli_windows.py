@@ -40,4 +40,6 @@ def test_live_window_on_a_file_camera_runs_until_the_clip_ends(
     x_display: str, dog_640: Path, model_path: Path, tmp_path: Path
 ) -> None:
     # the window closes by itself when the file "camera" runs out of frames
-    assert main(["live", "--camera", str(dog_640), "--model", str(model_path), "--stills", str(tmp_path)]) == 0
+    assert (
+        main(["live", "--camera", str(dog_640), "--model", str(model_path), "--stills", str(tmp_path)]) == 0
+    )
