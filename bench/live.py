@@ -72,7 +72,9 @@ def main() -> None:
     parser.add_argument("--no-refine", action="store_true")
     args = parser.parse_args()
     segmenter = load_segmenter(MODEL, args.device)
-    print(f"device {segmenter.device}, imgsz {args.imgsz}, refine {not args.no_refine}, {CLIP.name} at native rate")
+    print(
+        f"device {segmenter.device}, imgsz {args.imgsz}, refine {not args.no_refine}, {CLIP.name} at native rate"
+    )
     print(ROW.format("size", "camera", "shown", "fps", "dropped", "locked", "latency med", "p95", "target"))
     for text in args.sizes.split(","):
         width, height = map(int, text.split("x"))
