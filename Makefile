@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/composite.py
 	$(BIN)/python bench/davis.py
+	$(BIN)/python bench/live.py
 
 clean:
 	rm -rf $(VENV) out

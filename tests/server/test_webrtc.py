@@ -97,6 +97,16 @@ def subject_contrast(page, frames: int = 5) -> float:
     return float(np.median(ratios))
 
 
+def settle(page, done, seconds: float = 45) -> float:
+    """Contrast once `done(contrast)` holds, or the last one after `seconds`: on a loaded machine the
+    eased-in blur may take a while to come back through the encoder."""
+    deadline = time.monotonic() + seconds
+    while True:
+        contrast = subject_contrast(page, 3)
+        if done(contrast) or time.monotonic() > deadline:
+            return contrast
+
+
 def test_browser_webcam_click_to_focus(live_server: str, fake_camera: Path) -> None:
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
@@ -134,13 +144,11 @@ def test_browser_webcam_click_to_focus(live_server: str, fake_camera: Path) -> N
             "() => document.getElementById('status').textContent.startsWith('Focus on person')",
             timeout=20_000,
         )
-        page.wait_for_timeout(1500)  # the blur eases in over 0.4 s, then a few frames' latency
-        after = subject_contrast(page)
+        after = settle(page, lambda contrast: contrast > 2 * before)
 
         # the page's own slider turns the blur off again
         page.locator("#blur").fill("0")
-        page.wait_for_timeout(1500)
-        off = subject_contrast(page)
+        off = settle(page, lambda contrast: contrast < 0.6 * after)
 
         session = page.evaluate("() => session")
         stats = httpx.get(f"{live_server}/live/{session}/stats").json()

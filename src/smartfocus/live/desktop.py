@@ -156,7 +156,9 @@ class DesktopController:
         if key in ("q", "\x1b"):
             self.quit = True
         elif key == " ":
-            self.playing = not self.playing and self.frame < self.frame_count - 1
+            if not self.playing and self.frame == self.frame_count - 1:
+                self.frame = 0  # play again from the start
+            self.playing = not self.playing
             self._play_origin = (self.clock(), self.frame)
         elif key in (",", "."):
             self.playing = False

@@ -115,9 +115,10 @@ class FocusTrack(MediaStreamTrack):
     async def recv(self) -> VideoFrame:
         if self._reader is None:
             self._reader = asyncio.ensure_future(self._read())
-        await self._arrived.wait()
-        self._arrived.clear()
-        if self._newest is None:  # ended
+        if self._newest is None and not self._ended:
+            self._arrived.clear()
+            await self._arrived.wait()
+        if self._newest is None:  # the browser's track ended
             self.stop()
             raise MediaStreamError
         frame, captured = self._newest
