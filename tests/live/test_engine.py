@@ -78,3 +78,27 @@ def test_latest_slot_keeps_only_the_newest() -> None:
     assert slot.take() == 4 and slot.dropped == 4
     slot.close()
     assert slot.take() is None
+
+
+def test_blur_eases_out_while_the_subject_is_gone_and_back_when_it_returns(
+    segmenter, dog_640: Path, woman_640
+) -> None:
+    engine = LiveEngine(segmenter)
+    with open_video(dog_640) as reader:
+        frames = [reader.read(i) for i in range(30)]
+    clock = iter(np.arange(100) / 30)  # capture times at 30 fps
+    engine.process(frames[0], next(clock))
+    locked_id = engine.select(*woman_640).track_id
+    strengths = [engine.process(frame, next(clock)).strength for frame in frames[1:16]]
+    assert strengths[-1] == pytest.approx(engine.blur) and strengths == sorted(strengths)
+    # the subject leaves: an empty grey picture (nothing detected) for half a second
+    empty = np.full_like(frames[0], 128)
+    gone = [engine.process(empty, next(clock)) for _ in range(15)]
+    assert all(f.subject_row is None and f.subject_id == locked_id for f in gone)
+    fading = [f.strength for f in gone]
+    assert fading == sorted(fading, reverse=True) and fading[0] > 0 and fading[-1] == 0
+    # and comes back: the same subject, in focus again
+    back = [engine.process(frame, next(clock)) for frame in frames[16:30]]
+    assert back[-1].subject_row is not None
+    assert back[-1].instances.track_ids[back[-1].subject_row] == back[-1].subject_id
+    assert back[-1].strength == pytest.approx(engine.blur)
