@@ -95,6 +95,7 @@ class LiveEngine:
         self._lock: SubjectLock | None = None
         self._newest: Instances | None = None
         self._matte: np.ndarray | None = None  # the last subject matte, held while the subject is gone
+        self._new_subject = False  # set by `select`, consumed by `process` (which owns the matte state)
         self._level = 0.0  # blur envelope, eased by time
         self._last_capture: float | None = None
         self._sequence = 0
@@ -131,8 +132,7 @@ class LiveEngine:
             names = self.segmenter.class_names
             row = select_instance(instances, x, y, size, names)
             self._lock = SubjectLock.from_row(instances, row)
-            self._stabilizer.reset()
-            self._matte = None
+            self._new_subject = True  # the processing thread drops the old subject's matte
             return Selection(
                 int(instances.track_ids[row]), names.get(int(instances.class_ids[row]), "object")
             )
@@ -155,6 +155,10 @@ class LiveEngine:
             row = lock.update(instances) if lock else None
             subject_id = lock.track_id if lock else None
             blur = self._blur
+            new_subject, self._new_subject = self._new_subject, False
+        if new_subject:
+            self._stabilizer.reset()
+            self._matte = None
         dt = 0.0 if self._last_capture is None else min(max(capture_time - self._last_capture, 0.0), 0.25)
         self._last_capture = capture_time
         target = 1.0 if row is not None else 0.0
