@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/composite.py
 	$(BIN)/python bench/davis.py
 	$(BIN)/python bench/server.py
+	$(BIN)/python bench/live.py
 
 clean:
 	rm -rf $(VENV) out

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import cv2  # noqa: F401  before any test module imports av: see smartfocus/__init__.py
 import pytest
 
 

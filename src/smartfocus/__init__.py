@@ -5,6 +5,11 @@ Layers, each depending only on the ones after it: server -> render -> focus -> v
 
 __version__ = "0.1.0"
 
+# OpenCV before PyAV, always: both wheels bundle libxcb-shape/-shm/-xfixes under the same file names;
+# whichever loads first is reused, and OpenCV's Qt windows (`smartfocus desktop`, `live`) hang when they
+# get PyAV's copies, which link a second libxcb.
+import cv2  # noqa: F401
+
 from smartfocus.api import Video, open_video
 from smartfocus.errors import SmartfocusError
 from smartfocus.focus.plan import FocusPlan, Keyframe

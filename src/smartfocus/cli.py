@@ -100,7 +100,114 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--fps", type=float, help="frame rate of a frame folder (default 25)")
     render.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_serve(commands)
+    _add_window_commands(commands)
     return parser
+
+
+def _size_arg(text: str) -> tuple[int, int]:
+    match = re.match(r"^\s*(\d+)\s*x\s*(\d+)\s*$", text)
+    if not match or not (16 <= int(match[1]) <= 7680 and 16 <= int(match[2]) <= 4320):
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT (e.g. 640x360), got {text!r}")
+    return int(match[1]), int(match[2])
+
+
+def _add_window_commands(commands: argparse._SubParsersAction) -> None:
+    """`desktop` and `live`: the OpenCV windows (keys are listed in smartfocus.live.desktop)."""
+    keys = "click = focus (another click racks focus to it), space = play/pause, , . = step, r = reset, b/B = blur -/+, s = save still, q = quit"
+    desktop = commands.add_parser(
+        "desktop",
+        help="focus a video interactively in a window",
+        description=f"Open VIDEO in a window and click subjects to focus. Keys: {keys}. The analysis is "
+        "shared with `render` through the cache: a clip analysed once is never analysed again.",
+    )
+    desktop.add_argument("input", type=Path, help="video file or folder of frames")
+    live = commands.add_parser(
+        "live",
+        help="focus a camera live in a window",
+        description="Show a camera with the clicked subject in focus, in real time: frames the machine "
+        "cannot keep up with are dropped, never queued. Keys: click = focus, r = reset, b/B = blur -/+, "
+        "s = save still, q = quit.",
+    )
+    live.add_argument(
+        "--camera",
+        required=True,
+        metavar="N|FILE",
+        help="camera index (0 = the first camera) or a video file played at its own rate like a camera",
+    )
+    live.add_argument(
+        "--size", type=_size_arg, default=(640, 360), metavar="WxH", help="frame size (default 640x360)"
+    )
+    for parser in (desktop, live):
+        parser.add_argument(
+            "--blur", type=_strength_arg, default=0.6, help="blur strength, 0 (off) to 1 (default 0.6)"
+        )
+        parser.add_argument(
+            "--stills", type=Path, default=Path("."), metavar="DIR", help="where `s` saves stills (default .)"
+        )
+        parser.add_argument("--model", help="YOLOv8-seg weights path or official name (env SMARTFOCUS_MODEL)")
+        parser.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when available)")
+        parser.add_argument(
+            "--imgsz", type=_imgsz_arg, help="analysis resolution, a multiple of 32 (default 320)"
+        )
+    desktop.add_argument("--fps", type=float, help="frame rate of a frame folder (default 25)")
+    desktop.add_argument("--quiet", action="store_true", help="no progress bar while analysing")
+
+
+def _check_window(stills: Path) -> None:
+    """Fail with one line, not a Qt abort, when there is no screen or the stills folder is missing."""
+    import os
+
+    from smartfocus.errors import MediaError
+
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise MediaError("no display: the window needs a graphical session (DISPLAY is not set)")
+    if not stills.is_dir():
+        raise MediaError(f"stills folder {stills} does not exist; create it or choose another --stills")
+
+
+def _desktop(args: argparse.Namespace) -> int:
+    from smartfocus.api import open_video
+    from smartfocus.live.desktop import DesktopController, OpenCVWindow, run_window
+
+    _check_window(args.stills)
+    with open_video(
+        args.input, model=args.model, device=args.device, imgsz=args.imgsz, fps=args.fps
+    ) as video:
+        with _progress_bar("analysing", args.quiet) as progress:
+            video.analyse(progress)
+        controller = DesktopController(video, blur=args.blur, stills_dir=args.stills)
+        run_window(controller, OpenCVWindow(f"smartfocus - {args.input.name}"))
+    return 0
+
+
+def _live(args: argparse.Namespace) -> int:
+    from smartfocus.errors import MediaError
+    from smartfocus.live.desktop import LiveController, OpenCVWindow, run_window
+    from smartfocus.live.engine import LiveEngine, LiveSettings
+    from smartfocus.live.stream import FileCamera, FrameSource, LiveStream, OpenCVCamera
+    from smartfocus.vision.model import load_segmenter
+
+    _check_window(args.stills)
+    source: FrameSource
+    if args.camera.isdigit():
+        source = OpenCVCamera(int(args.camera), size=args.size)
+        name = f"camera{args.camera}"
+    elif Path(args.camera).is_file():
+        source = FileCamera(args.camera, size=args.size)
+        name = Path(args.camera).stem
+    else:
+        raise MediaError(f"--camera {args.camera!r} is neither a camera index nor an existing video file")
+    settings = LiveSettings(blur=args.blur, **({"imgsz": args.imgsz} if args.imgsz else {}))
+    engine = LiveEngine(load_segmenter(args.model, args.device), settings)
+    stream = LiveStream(engine, source).start()
+    try:
+        run_window(
+            LiveController(stream, stills_dir=args.stills, name=name),
+            OpenCVWindow(f"smartfocus live - {name}"),
+        )
+    finally:
+        stream.stop()
+        stream.join(timeout=5)
 
 
 def _add_serve(commands: argparse._SubParsersAction) -> None:
@@ -209,7 +316,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from smartfocus.errors import SmartfocusError
 
     try:
-        return {"render": _render, "serve": _serve}[args.command](args)
+        commands = {"render": _render, "serve": _serve, "desktop": _desktop, "live": _live}
+        return commands[args.command](args)
     except SmartfocusError as error:
         print(f"smartfocus: error: {error}", file=sys.stderr)
         return 2

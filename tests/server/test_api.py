@@ -71,8 +71,10 @@ def analysed(live_server: Any, client: httpx.Client, short_clip: Path) -> dict:
 def test_health_and_openapi(client: httpx.Client) -> None:
     assert client.get("/health").json()["status"] == "ok"
     paths = client.get("/openapi.json").json()["paths"]
-    for route in ("/upload", "/frame", "/select", "/reset", "/render", "/download", "/plan"):
+    for route in ("/upload", "/frame", "/select", "/reset", "/render", "/download", "/plan", "/live/offer"):
         assert route in paths
+    live_page = client.get("/live")  # the webcam page is served by the same app
+    assert live_page.status_code == 200 and "text/html" in live_page.headers["content-type"]
     docs = client.get("/docs")
     assert docs.status_code == 200 and "cdn" not in docs.text  # works offline
     assert client.get("/static-offline-docs/swagger-ui-bundle.js").status_code == 200

@@ -23,10 +23,11 @@ from smartfocus.server.previews import Previews
 from smartfocus.server.routers import jobs, plan, videos, web
 from smartfocus.server.settings import Settings
 from smartfocus.server.store import Store
+from smartfocus.server.webrtc import LiveService
 
 ROUTERS = (web.router, videos.router, plan.router, jobs.router)
 SESSION_MAX_AGE_S = 365 * 24 * 3600
-SESSIONLESS = ("/health", "/docs", "/redoc", "/openapi.json", "/static-offline-docs/", "/web/")
+SESSIONLESS = ("/health", "/docs", "/redoc", "/openapi.json", "/static-offline-docs/", "/web/", "/live")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings.videos_dir.mkdir(parents=True, exist_ok=True)
     store = Store(settings.database)
     state = Services(settings, store, JobRunner(store, settings), Previews(settings))
+    live = LiveService(model=settings.model, device=settings.device)  # webcam over WebRTC: /live
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -42,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await live.close()
             await run_in_threadpool(state.jobs.stop)
             state.previews.close()
             store.close()
@@ -80,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["*"],
             allow_headers=["*"],
         )
-    for router in ROUTERS:
+    for router in (*ROUTERS, live.router):
         app.include_router(router)
     app.mount("/web", StaticFiles(directory=web.WEB_DIR), name="web")
     return app
