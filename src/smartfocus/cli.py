@@ -208,6 +208,7 @@ def _live(args: argparse.Namespace) -> int:
     finally:
         stream.stop()
         stream.join(timeout=5)
+    return 0
 
 
 def _add_serve(commands: argparse._SubParsersAction) -> None:

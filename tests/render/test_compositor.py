@@ -152,3 +152,12 @@ def test_linear_light_round_trip_is_exact() -> None:
     levels = np.arange(256, dtype=np.uint8)
     decoded = lens.decode_lut_u16()[levels].astype(np.float32) * (lens.HIGHLIGHT_GAIN / 65535.0)
     np.testing.assert_array_equal(lens.encode(decoded), levels)
+
+
+def test_a_numpy_strength_keeps_the_blend_working() -> None:
+    """Strengths computed with numpy (float64 scalars) reach the smallest-blur cross-fade too."""
+    frame = np.full((72, 128, 3), 90, np.uint8)
+    frame[:, 64:] = 200
+    matte = np.zeros((72, 128), np.float32)
+    out = composite(frame, matte, LensSettings(strength=np.float64(0.01)))
+    assert out.dtype == np.uint8 and out.shape == frame.shape

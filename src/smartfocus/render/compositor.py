@@ -64,7 +64,8 @@ def composite(frame_bgr: np.ndarray, matte: np.ndarray, lens: LensSettings) -> n
     # blend is in display values: the matte's edge is 1-2 px wide, where linear light would not show,
     # and it would cost two more full-resolution conversions.
     if fade < 1.0:
-        weight_bg = np.subtract(1.0, matte, dtype=np.float32) * fade
+        weight_bg = np.subtract(1.0, matte, dtype=np.float32)
+        weight_bg *= fade  # in place: stays float32 (blendLinear's weights) for a numpy `fade` too
         return cv2.blendLinear(frame_bgr, background, 1.0 - weight_bg, weight_bg)
     # At full strength the background is final wherever the matte is 0: blend only the subject's box.
     x, y, width, height = cv2.boundingRect((matte > 0).view(np.uint8))
