@@ -104,9 +104,7 @@ class Video:
         def regions(frame: int, points: tuple[Point, ...], exclude: tuple[Point, ...]) -> RegionTrack:
             return self.region(frame, points, exclude, grid=analysis.grid, progress=progress)
 
-        return FocusTimeline(
-            analysis, plan, transition_frames=frames, regions=regions, any_object=any_object
-        )
+        return FocusTimeline(analysis, plan, transition_frames=frames, regions=regions, any_object=any_object)
 
     def region(
         self,

@@ -231,23 +231,22 @@ def _check_inside(x: float, y: float, frame_size: tuple[int, int]) -> None:
 
 
 def _without_excluded(analysis: Analysis, keyframe: Keyframe) -> Instances:
-    """The keyframe's detected instances, less those under one of its exclude points: a shift-click on
-    the person in front of a stroller makes the click fall through to the stroller behind."""
+    """The keyframe's detected instances, less the one a click on each exclude point would pick: a
+    shift-click on the person in front of a stroller makes the click fall through to what is behind."""
     instances = analysis.instances(keyframe.frame)
-    if not keyframe.exclude or len(instances) == 0:
-        return instances
-    grid_h, grid_w = analysis.grid
-    width, height = analysis.frame_size
-    keep = np.ones(len(instances), bool)
     for x, y in keyframe.exclude:
         _check_inside(x, y, analysis.frame_size)
-        gx, gy = min(int(x * grid_w / width), grid_w - 1), min(int(y * grid_h / height), grid_h - 1)
-        keep &= ~instances.masks[:, gy, gx]
-    return Instances(
-        track_ids=instances.track_ids[keep],
-        class_ids=instances.class_ids[keep],
-        scores=instances.scores[keep],
-        boxes=instances.boxes[keep],
-        masks=instances.masks[keep],
-        appearance=instances.appearance[keep],
-    )
+        try:
+            row = select_instance(instances, x, y, analysis.frame_size, analysis.class_names, tolerance_px=0)
+        except SelectionError:
+            continue  # on no detected object: it only shapes a clicked region
+        keep = np.arange(len(instances)) != row
+        instances = Instances(
+            track_ids=instances.track_ids[keep],
+            class_ids=instances.class_ids[keep],
+            scores=instances.scores[keep],
+            boxes=instances.boxes[keep],
+            masks=instances.masks[keep],
+            appearance=instances.appearance[keep],
+        )
+    return instances

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from smartfocus.errors import SelectionError
 from smartfocus.media.reader import VideoReader
 from smartfocus.vision.instances import appearance_histograms
 from smartfocus.vision.region import ClickSegmenter, Point, RegionTrack, grabcut, keep_seeded
@@ -171,5 +172,8 @@ def track_region(
     scaled_pos = [(x * sx, y * sy) for x, y in positives]
     scaled_neg = [(x * sx, y * sy) for x, y in negatives]
     mask = segmenter.segment(frames[frame], scaled_pos, scaled_neg)
+    if not mask.any():
+        where = ", ".join(f"({x:g}, {y:g})" for x, y in positives)
+        raise SelectionError(f"nothing to focus on at {where} on frame {frame}: no region stands out there")
     masks, visible, confidence = RegionPropagator(propagation).propagate(frames, frame, mask, progress)
     return RegionTrack.from_masks(masks, visible, confidence)

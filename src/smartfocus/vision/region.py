@@ -37,7 +37,9 @@ class ClickSegmenter(Protocol):
 
     name: str
 
-    def segment(self, image: np.ndarray, positives: Sequence[Point], negatives: Sequence[Point]) -> np.ndarray:
+    def segment(
+        self, image: np.ndarray, positives: Sequence[Point], negatives: Sequence[Point]
+    ) -> np.ndarray:
         """Bool mask of `image` (BGR) covering what the `positives` are on and the `negatives` are not;
         points are in `image` pixels."""
         ...
@@ -58,7 +60,9 @@ class GrabCutSegmenter:
     seed_radius: float = 0.02  # sure-foreground disk at each click, share of the long side
     iterations: int = 4
 
-    def segment(self, image: np.ndarray, positives: Sequence[Point], negatives: Sequence[Point]) -> np.ndarray:
+    def segment(
+        self, image: np.ndarray, positives: Sequence[Point], negatives: Sequence[Point]
+    ) -> np.ndarray:
         if not positives:
             raise SelectionError("a region needs at least one positive click")
         height, width = image.shape[:2]
