@@ -31,12 +31,11 @@ ProgressCallback = Callable[[int, int], None]  # (frames done, frames total); ra
 class PropagationSettings:
     """Band re-segmentation and the gates that stop a region."""
 
-    band: float = 0.12  # half-width of the re-segmented band, share of sqrt(mask area) (min 2 px)
+    band: float = 0.15  # half-width of the re-segmented band, share of sqrt(mask area) (min 2 px)
     iterations: int = 2
     fb_tolerance: float = 1.5  # px (at the work resolution) of forward-backward flow disagreement
     min_consistency: float = 0.35  # share of the mask whose flow agrees, below which tracking stops
-    min_area: float = 0.2  # area against the click frame's, below which the object is gone
-    max_area: float = 4.0  # ... above which the region has leaked into the background
+    max_step_change: float = 1.6  # area change in one step (either way) beyond which it leaked or broke
     min_colour: float = 0.3  # histogram intersection with the click frame's region
     min_pixels: int = 12  # a region smaller than this (work pixels) has left the frame
 
@@ -66,15 +65,14 @@ class RegionPropagator:
             return masks, visible, confidence
         grey = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in frames]
         reference = appearance_histograms(frames[start], mask[None])[0]
-        area = float(mask.sum())
         done = 0
         for direction in (1, -1):
             current = mask
             frame = start + direction
             while 0 <= frame < count:
-                previous = frame - direction
+                previous, previous_mask = frame - direction, current
                 current, score = self._step(frames[frame], grey[previous], grey[frame], current)
-                score = min(score, self._plausibility(frames[frame], current, area, reference))
+                score = min(score, self._plausibility(frames[frame], current, previous_mask, reference))
                 done += 1
                 if progress:
                     progress(done, count - 1)
@@ -134,11 +132,13 @@ class RegionPropagator:
             result = keep_seeded(result, list(zip(xs[::step].tolist(), ys[::step].tolist(), strict=True)))
         return result
 
-    def _plausibility(self, image: np.ndarray, mask: np.ndarray, area: float, reference: np.ndarray) -> float:
-        """1 while the region's size and colour stay near the click frame's, else 0."""
+    def _plausibility(
+        self, image: np.ndarray, mask: np.ndarray, before: np.ndarray, reference: np.ndarray
+    ) -> float:
+        """1 while the region's size changes smoothly and its colours stay near the click frame's."""
         s = self.settings
-        size = float(mask.sum())
-        if size < s.min_pixels or not s.min_area <= size / area <= s.max_area:
+        size, previous = float(mask.sum()), float(before.sum())
+        if size < s.min_pixels or not 1 / s.max_step_change <= size / previous <= s.max_step_change:
             return 0.0
         colour = float(np.minimum(appearance_histograms(image, mask[None])[0], reference).sum())
         return 1.0 if colour >= s.min_colour else 0.0

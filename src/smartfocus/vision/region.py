@@ -47,16 +47,20 @@ class ClickSegmenter(Protocol):
 
 @dataclass(frozen=True)
 class GrabCutSegmenter:
-    """Classical click segmentation: GrabCut in a window around the clicks.
+    """Classical click segmentation: GrabCut in a window around the clicks, then once more in the
+    region's own box.
 
     The window's half-size is a share of the image's long side; when the region found touches the
-    window's edge (the object is bigger than the window) the next, larger window is tried. A share
-    of 0.2 was the best single choice on the DAVIS dev frames 0 (J >= 0.5 on 8 of 10 from one click).
+    window's edge (the object is bigger than the window) the next, larger window is tried. The
+    second pass, in the region's box plus a margin with the first region as probable foreground,
+    learns its colour models from the object's surroundings only. Chosen on DAVIS dev frames 0, 20
+    and 40 clicked at the ground truth's deepest point: mean J 0.60 (one fixed 0.2 window: 0.57).
     """
 
     name: str = "grabcut"
-    windows: tuple[float, ...] = (0.2, 0.3)  # half-sizes, shares of the long side, tried in order
+    windows: tuple[float, ...] = (0.15, 0.25, 0.35)  # half-sizes, shares of the long side, in order
     max_touch: float = 0.05  # share of the window's inner edge the region may cover before growing
+    box_margin: float = 0.25  # margin of the second pass' box, share of the region's box size
     seed_radius: float = 0.02  # sure-foreground disk at each click, share of the long side
     iterations: int = 4
 
@@ -71,6 +75,7 @@ class GrabCutSegmenter:
         low = np.floor(points.min(axis=0)).astype(int)
         high = np.ceil(points.max(axis=0)).astype(int)
         region = np.zeros((height, width), bool)
+        radius = max(2, round(self.seed_radius * long_side))
         for share in self.windows:
             margin = int(share * long_side)
             x0, y0 = np.maximum(low - margin, 0)
@@ -78,21 +83,43 @@ class GrabCutSegmenter:
             trimap = np.full((height, width), cv2.GC_BGD, np.uint8)
             trimap[y0:y1, x0:x1] = cv2.GC_PR_FGD
             _mark_border(trimap)
-            radius = max(2, round(self.seed_radius * long_side))
-            for x, y in negatives:
-                cv2.circle(trimap, (round(x), round(y)), radius, cv2.GC_BGD, -1)
-            for x, y in positives:  # a positive click wins over a negative one at the same spot
-                cv2.circle(trimap, (round(x), round(y)), radius, cv2.GC_FGD, -1)
+            self._seed(trimap, positives, negatives, radius)
             grabcut(image, trimap, self.iterations)
             region = keep_seeded(_foreground(trimap), positives)
             edge = _window_edge((height, width), (x0, y0, x1, y1))
             if (region & edge).sum() <= self.max_touch * max(edge.sum(), 1):
                 break
-        return region
+        if not region.any():
+            return region
+        ys, xs = np.nonzero(region)
+        dx, dy = self.box_margin * (xs.max() - xs.min() + 1), self.box_margin * (ys.max() - ys.min() + 1)
+        x0, x1 = max(int(xs.min() - dx), 0), min(int(xs.max() + dx) + 1, width)
+        y0, y1 = max(int(ys.min() - dy), 0), min(int(ys.max() + dy) + 1, height)
+        trimap = np.full((height, width), cv2.GC_BGD, np.uint8)
+        trimap[y0:y1, x0:x1] = cv2.GC_PR_BGD
+        trimap[region] = cv2.GC_PR_FGD
+        _mark_border(trimap)
+        self._seed(trimap, positives, negatives, radius)
+        grabcut(image, trimap, self.iterations)
+        return keep_seeded(_foreground(trimap), positives)
+
+    @staticmethod
+    def _seed(
+        trimap: np.ndarray, positives: Sequence[Point], negatives: Sequence[Point], radius: int
+    ) -> None:
+        """Sure background at negative clicks, sure foreground at positive ones (which win a tie)."""
+        for x, y in negatives:
+            cv2.circle(trimap, (round(x), round(y)), radius, cv2.GC_BGD, -1)
+        for x, y in positives:
+            cv2.circle(trimap, (round(x), round(y)), radius, cv2.GC_FGD, -1)
 
 
 def grabcut(image: np.ndarray, trimap: np.ndarray, iterations: int) -> None:
-    """GrabCut from a trimap (GC_* labels), in place; colour models are learned afresh each call."""
+    """GrabCut from a trimap (GC_* labels), in place; colour models are learned afresh each call.
+
+    GrabCut seeds its colour models with k-means on OpenCV's thread RNG, so the seed is reset first:
+    the same clicks give the same region whatever ran before (the cache relies on it).
+    """
     background = np.zeros((1, 65), np.float64)
     foreground = np.zeros((1, 65), np.float64)
     labels = trimap.ravel()
@@ -101,6 +128,7 @@ def grabcut(image: np.ndarray, trimap: np.ndarray, iterations: int) -> None:
     if not np.isin(labels, (cv2.GC_BGD, cv2.GC_PR_BGD)).any():
         trimap[:] = cv2.GC_FGD
         return
+    cv2.setRNGSeed(0)
     cv2.grabCut(image, trimap, None, background, foreground, iterations, cv2.GC_INIT_WITH_MASK)
 
 
