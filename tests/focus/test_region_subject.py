@@ -87,3 +87,34 @@ def test_an_exclude_point_on_a_detection_lets_the_click_fall_through() -> None:
     assert picked.track_ids == (2,)
     excluded = FocusTimeline(analysis, FocusPlan().focus(0, click).exclude(0, click)).subjects[0]
     assert excluded.track_ids == (1,)
+
+
+@pytest.mark.parametrize(("score", "picks_region"), [(0.3, True), (0.9, False)])
+def test_an_unsure_detection_of_part_of_the_region_yields_to_it(
+    surf: Path, score: float, picks_region: bool
+) -> None:
+    """A weak detection covering only the sail's lower part (a stroller's frame called "bicycle")."""
+    grid = grid_shape(SIZE, 320)
+    with Video(open_video(surf)) as video:
+
+        def regions(frame, points, exclude):
+            return video.region(frame, points, exclude, grid=grid)
+
+        sail = regions(0, (SAIL,), ())
+        part = sail.mask(0).copy()
+        row = int(SAIL[1] * grid[0] / SIZE[1])
+        part[: row - 2] = False  # only a strip of the sail around the click is detected
+        part[row + 12 :] = False
+        ys, xs = np.nonzero(part)
+        box = np.array([[xs.min(), ys.min(), xs.max(), ys.max()]], np.float32) * SIZE[0] / grid[1]
+        detected = Instances(
+            track_ids=np.array([1], np.int32),
+            class_ids=np.zeros(1, np.int16),
+            scores=np.array([score], np.float32),
+            boxes=box,
+            masks=part[None],
+            appearance=np.full((1, APPEARANCE_BINS), 1 / APPEARANCE_BINS, np.float32),
+        )
+        analysis = _analysis([detected] * FRAMES)
+        (subject,) = FocusTimeline(analysis, FocusPlan().focus(0, SAIL), regions=regions).subjects
+    assert isinstance(subject, RegionSubject) == picks_region
