@@ -36,7 +36,7 @@ class PropagationSettings:
     fb_tolerance: float = 1.5  # px (at the work resolution) of forward-backward flow disagreement
     min_consistency: float = 0.35  # share of the mask whose flow agrees, below which tracking stops
     max_step_change: float = 1.6  # area change in one step (either way) beyond which it leaked or broke
-    min_colour: float = 0.3  # histogram intersection with the click frame's region
+    min_colour: float = 0.2  # histogram intersection with the click frame's region
     min_pixels: int = 12  # a region smaller than this (work pixels) has left the frame
 
 
