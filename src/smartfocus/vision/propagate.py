@@ -6,7 +6,7 @@ edge with GrabCut (the warped interior is sure foreground, everything beyond the
 background), so the edge follows the object without the mask drifting off across the frame.
 
 Each step is also scored: the share of the mask whose forward and backward flow agree, the area
-against the click frame's, and the colour histogram against the click frame's. When the object leaves
+change from the previous frame, and the colour histogram against the click frame's. When the object leaves
 or the tracking collapses (a cut, a full occlusion) the score drops and the region stops there: the
 remaining frames in that direction are invisible, never a guess.
 """

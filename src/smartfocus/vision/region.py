@@ -209,10 +209,6 @@ class RegionTrack:
             confidence=confidence.astype(np.float32),
         )
 
-    @property
-    def frame_count(self) -> int:
-        return len(self.visible)
-
     def mask(self, frame: int) -> np.ndarray | None:
         """The region's grid mask at `frame` as bool, or None where it is not visible."""
         if not self.visible[frame]:
