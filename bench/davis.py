@@ -3,7 +3,9 @@
 Each sequence is rendered through the real CLI (a subprocess, exactly as a user would run it) with one
 click at the deepest point of the frame-0 ground truth; the exported mattes are scored against the
 ground truth. With `--clicks N` a simulated user then clicks the biggest missed region of the worst
-frame and re-renders, up to N clicks, which measures how quickly corrections pay off.
+frame and re-renders, up to N clicks, which measures how quickly corrections pay off. With
+`--any-object` every click goes to the region path (GrabCut at the click, followed by optical flow),
+as if the detector had found nothing: what a click on an object of no known class gets.
 
 Usage: .venv/bin/python bench/davis.py [--seqs a,b] [--clicks N] [--any-object] [--imgsz N]
        [--model PATH] [--no-refine | --compare-refine] [--json PATH] [--data DIR] [--keep DIR]
@@ -282,7 +284,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--clicks", type=int, default=1, help="clicks per sequence, incl. the first (default 1)")
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="weights passed to --model")
     p.add_argument("--imgsz", type=int, help="passed through to the CLI")
-    p.add_argument("--any-object", action="store_true", help="passed through to the CLI")
+    p.add_argument(
+        "--any-object",
+        action="store_true",
+        help="force the region path (segment + follow the click) as if the detector found nothing",
+    )
     g = p.add_mutually_exclusive_group()
     g.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True, help="matte refinement")
     g.add_argument("--compare-refine", action="store_true", help="run with and without refinement")

@@ -97,25 +97,28 @@ def test_output_in_missing_directory_is_refused(dog_clip: Path, tmp_path: Path) 
     assert not (tmp_path / "nope").exists()
 
 
-def test_click_on_nothing_names_the_nearest_and_writes_nothing(
+def test_click_on_no_detected_object_focuses_the_region_under_it(
     davis_dir: Path, model_path: Path, tmp_path: Path
 ) -> None:
+    """No flag needed: the rock on surf's shore is no COCO class, so the click falls to the region path."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for index in range(12):
+        (frames / f"{index:05d}.jpg").symlink_to(davis_dir / "surf" / "frames" / f"{index:05d}.jpg")
     out, mattes = tmp_path / "out.mp4", tmp_path / "mattes"
-    # top-left corner of the car-turn road: no object there
+    rock = (30, 240)
     result = run_cli(
-        "render",
-        davis_dir / "car-turn" / "frames",
-        "-o",
-        out,
-        "--focus",
-        "0:5,5",
-        "--matte",
-        mattes,
-        model=model_path,
+        "render", frames, "-o", out, "--focus", f"0:{rock[0]},{rock[1]}", "--matte", mattes, model=model_path
     )
-    assert result.returncode == 2
-    assert "nothing selectable at (5, 5); nearest:" in result.stderr
-    assert not out.exists() and not mattes.exists()
+    assert result.returncode == 0, result.stderr
+    assert _frame_count(out) == 12
+    first = cv2.imread(str(mattes / "00000.png"), cv2.IMREAD_GRAYSCALE) >= 128
+    assert first[rock[1], rock[0]] and 0 < first.mean() < 0.05  # the rock, not the sea or the sail
+    sail = cv2.imread(str(davis_dir / "surf" / "masks" / "00000.png"), cv2.IMREAD_GRAYSCALE) > 0
+    assert not (first & sail).any()
+
+    unpaired = run_cli("render", frames, "-o", tmp_path / "b.mp4", "--exclude", "3:10,10", model=model_path)
+    assert unpaired.returncode == 2 and "need a --focus or --add click on that frame" in unpaired.stderr
 
 
 def test_missing_weights_fail_fast_with_a_fix(dog_clip: Path, tmp_path: Path) -> None:

@@ -20,8 +20,16 @@ from smartfocus.media.reader import open_video as _open_reader
 from smartfocus.paths import smartfocus_home
 from smartfocus.render.compositor import LensSettings
 from smartfocus.render.job import ProgressCallback, render_video
-from smartfocus.vision.analysis import Analysis, analyse_video, cache_path, load_cached
+from smartfocus.vision.analysis import Analysis, analyse_video, cache_path, load_cached, video_fingerprint
 from smartfocus.vision.model import Segmenter, load_segmenter, resolve_weights, weights_fingerprint
+from smartfocus.vision.propagate import RegionSettings, track_region
+from smartfocus.vision.region import (
+    Point,
+    RegionTrack,
+    click_segmenter,
+    load_cached_region,
+    region_cache_path,
+)
 from smartfocus.vision.segment import AnalysisSettings
 
 
@@ -37,12 +45,15 @@ class Video:
         settings: AnalysisSettings | None = None,
         cache_dir: Path | None = None,
         segmenter: Segmenter | None = None,
+        region_cache_dir: Path | None = None,
     ) -> None:
         """`segmenter`: an already loaded model to share between videos (a server analysing many
         uploads loads it once); otherwise it is loaded from `model` when first needed."""
         self.reader = reader
         self.settings = settings or AnalysisSettings()
         self.cache_dir = cache_dir or smartfocus_home() / "analyses"
+        self.region_cache_dir = region_cache_dir or smartfocus_home() / "regions"
+        self._fingerprint: str | None = None
         self._model_spec, self._device = model, device
         self._segmenter: Segmenter | None = segmenter
         self._analysis: Analysis | None = None
@@ -79,10 +90,51 @@ class Video:
             )
         return self._analysis
 
-    def timeline(self, plan: FocusPlan, *, transition_seconds: float = 0.4) -> FocusTimeline:
-        """The plan resolved against the analysis (raises SelectionError for a click on nothing)."""
+    def timeline(
+        self,
+        plan: FocusPlan,
+        *,
+        transition_seconds: float = 0.4,
+        any_object: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> FocusTimeline:
+        """The plan resolved against the analysis. A click on no detected object focuses on the region
+        under it (segmented and followed through the clip, cached on disk; `progress` reports that
+        pass); `any_object` treats every click so, as if nothing had been detected."""
         frames = max(1, round(transition_seconds * float(self.reader.info.fps)))
-        return FocusTimeline(self.analyse(), plan, transition_frames=frames)
+        analysis = self.analyse()
+
+        def regions(frame: int, points: tuple[Point, ...], exclude: tuple[Point, ...]) -> RegionTrack:
+            return self.region(frame, points, exclude, grid=analysis.grid, progress=progress)
+
+        return FocusTimeline(analysis, plan, transition_frames=frames, regions=regions, any_object=any_object)
+
+    def region(
+        self,
+        frame: int,
+        points: tuple[Point, ...],
+        exclude: tuple[Point, ...] = (),
+        *,
+        grid: tuple[int, int] | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> RegionTrack:
+        """The region under `points` (source pixels) on `frame`, minus `exclude`, followed through the
+        clip on the analysis' mask grid; cached on disk, so asking again costs nothing."""
+        grid = grid or self.analyse().grid
+        segmenter = click_segmenter()
+        settings = RegionSettings(segmenter=segmenter.name)
+        if self._fingerprint is None:
+            self._fingerprint = video_fingerprint(self.reader.info.path)
+        path = region_cache_path(
+            self.region_cache_dir, self._fingerprint, frame, points, exclude, (grid, settings)
+        )
+        if (cached := load_cached_region(path)) is not None:
+            return cached
+        track = track_region(
+            self.reader, frame, points, exclude, grid, segmenter, settings.propagation, progress
+        )
+        track.save(path)
+        return track
 
     def render(
         self,
@@ -94,10 +146,20 @@ class Video:
         refine: bool = True,
         matte_dir: str | os.PathLike[str] | None = None,
         progress: ProgressCallback | None = None,
+        any_object: bool = False,
+        region_progress: ProgressCallback | None = None,
     ) -> Path:
-        """Render with `plan` (no plan: a plain transcode). Analyses first if needed."""
+        """Render with `plan` (no plan: a plain transcode). Analyses first if needed; clicks on no
+        detected object are followed as regions (see `timeline`)."""
         timeline = (
-            self.timeline(plan, transition_seconds=transition_seconds) if plan and plan.keyframes else None
+            self.timeline(
+                plan,
+                transition_seconds=transition_seconds,
+                any_object=any_object,
+                progress=region_progress,
+            )
+            if plan and plan.keyframes
+            else None
         )
         return render_video(
             self.reader,

@@ -73,6 +73,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="from frame F on, also keep the subject under (X,Y) sharp",
     )
     render.add_argument(
+        "--exclude",
+        type=_keyframe_arg,
+        action="append",
+        default=[],
+        metavar="F:X,Y",
+        help="(X,Y) is not the subject of the --focus/--add click on frame F: a detected object there "
+        "is skipped, a clicked region is cut back to leave it out",
+    )
+    render.add_argument(
+        "--any-object",
+        action="store_true",
+        help="treat every click as on an object the detector does not know (segment and follow the "
+        "region under it); such clicks need no flag, this is for comparing the two paths",
+    )
+    render.add_argument(
         "--clear", type=int, action="append", default=[], metavar="F", help="no focus from F on"
     )
     render.add_argument(
@@ -290,6 +305,8 @@ def _render(args: argparse.Namespace) -> int:
         plan = plan.focus(frame, (x, y))
     for frame, x, y in args.add:
         plan = plan.add(frame, (x, y))
+    for frame, x, y in args.exclude:
+        plan = plan.exclude(frame, (x, y))
     for frame in args.clear:
         plan = plan.clear(frame)
     with open_video(
@@ -298,7 +315,10 @@ def _render(args: argparse.Namespace) -> int:
         if plan.keyframes:
             with _progress_bar("analysing", args.quiet) as progress:
                 video.analyse(progress)
-        with _progress_bar("rendering", args.quiet) as progress:
+        with (
+            _progress_bar("following region", args.quiet) as region_progress,
+            _progress_bar("rendering", args.quiet) as progress,
+        ):
             video.render(
                 args.output,
                 plan,
@@ -307,6 +327,8 @@ def _render(args: argparse.Namespace) -> int:
                 refine=not args.no_refine,
                 matte_dir=args.matte,
                 progress=progress,
+                any_object=args.any_object,
+                region_progress=region_progress,
             )
     print(args.output, file=sys.stderr if args.quiet else sys.stdout)
     return 0

@@ -32,3 +32,13 @@ def test_removing_a_keyframe() -> None:
 def test_bad_plans_are_rejected_with_a_reason(text: str) -> None:
     with pytest.raises(SelectionError):
         FocusPlan.from_json(text)
+
+
+def test_exclude_points_round_trip_and_old_plans_still_load() -> None:
+    plan = FocusPlan().focus(0, (10, 20)).exclude(0, (30, 40)).add(5, (1, 1), exclude=((2, 2),))
+    assert plan.keyframes[0].exclude == ((30, 40),)
+    assert FocusPlan.from_json(plan.to_json()) == plan
+    old = FocusPlan.from_json('{"keyframes": [{"frame": 0, "action": "focus", "points": [[1, 2]]}]}')
+    assert old.keyframes[0].exclude == ()
+    with pytest.raises(SelectionError, match="need a --focus or --add click"):
+        FocusPlan().clear(3).exclude(3, (1, 1))

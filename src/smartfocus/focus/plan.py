@@ -20,11 +20,17 @@ ACTIONS: tuple[Action, ...] = ("focus", "add", "clear")
 @dataclass(frozen=True)
 class Keyframe:
     """From `frame` on: focus on exactly the subjects under `points` ("focus"), add them to the
-    subjects already in focus ("add"), or focus on nothing ("clear")."""
+    subjects already in focus ("add"), or focus on nothing ("clear").
+
+    `exclude` points say what is *not* the subject: a detected object under one is never picked by
+    this keyframe's points, and a region segmented from the clicks (an object the detector does not
+    know) is cut back so it leaves them out.
+    """
 
     frame: int
     action: Action = "focus"
     points: tuple[tuple[float, float], ...] = ()
+    exclude: tuple[tuple[float, float], ...] = ()
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
@@ -45,12 +51,27 @@ class FocusPlan:
         # stable sort: several keyframes on one frame apply in the order they were given
         object.__setattr__(self, "keyframes", tuple(sorted(self.keyframes, key=lambda k: k.frame)))
 
-    def focus(self, frame: int, *points: tuple[float, float]) -> FocusPlan:
-        """Focus on the subjects under `points` from `frame` on; points on one frame stack up."""
-        return self._with(Keyframe(frame, "focus", tuple(points)))
+    def focus(
+        self, frame: int, *points: tuple[float, float], exclude: tuple[tuple[float, float], ...] = ()
+    ) -> FocusPlan:
+        """Focus on the subjects under `points` (not under `exclude`) from `frame` on; points on one
+        frame stack up."""
+        return self._with(Keyframe(frame, "focus", tuple(points), tuple(exclude)))
 
-    def add(self, frame: int, *points: tuple[float, float]) -> FocusPlan:
-        return self._with(Keyframe(frame, "add", tuple(points)))
+    def add(
+        self, frame: int, *points: tuple[float, float], exclude: tuple[tuple[float, float], ...] = ()
+    ) -> FocusPlan:
+        return self._with(Keyframe(frame, "add", tuple(points), tuple(exclude)))
+
+    def exclude(self, frame: int, *points: tuple[float, float]) -> FocusPlan:
+        """Mark `points` as not the subject on the focus or add keyframe at `frame` (the last one
+        there), like a shift-click after a click."""
+        for index in reversed(range(len(self.keyframes))):
+            existing = self.keyframes[index]
+            if existing.frame == frame and existing.action != "clear":
+                changed = replace(existing, exclude=existing.exclude + tuple(points))
+                return FocusPlan((*self.keyframes[:index], changed, *self.keyframes[index + 1 :]))
+        raise SelectionError(f"exclude points at frame {frame} need a --focus or --add click on that frame")
 
     def clear(self, frame: int) -> FocusPlan:
         return self._with(Keyframe(frame, "clear"))
@@ -66,7 +87,11 @@ class FocusPlan:
             for index, existing in enumerate(self.keyframes):
                 if existing.frame == keyframe.frame and existing.action == "focus":
                     # several focus clicks on one frame keep all those subjects sharp together
-                    merged = replace(existing, points=existing.points + keyframe.points)
+                    merged = replace(
+                        existing,
+                        points=existing.points + keyframe.points,
+                        exclude=existing.exclude + keyframe.exclude,
+                    )
                     return FocusPlan((*self.keyframes[:index], merged, *self.keyframes[index + 1 :]))
         return FocusPlan((*self.keyframes, keyframe))
 
@@ -74,7 +99,9 @@ class FocusPlan:
         return json.dumps(
             {
                 "keyframes": [
-                    {"frame": k.frame, "action": k.action, "points": k.points} for k in self.keyframes
+                    {"frame": k.frame, "action": k.action, "points": k.points}
+                    | ({"exclude": k.exclude} if k.exclude else {})
+                    for k in self.keyframes
                 ]
             }
         )
@@ -88,6 +115,7 @@ class FocusPlan:
                     int(k["frame"]),
                     k.get("action", "focus"),
                     tuple(tuple(map(float, p)) for p in k["points"]),
+                    tuple(tuple(map(float, p)) for p in k.get("exclude", ())),  # absent in older plans
                 )
                 for k in data["keyframes"]
             )

@@ -1,0 +1,179 @@
+"""Follow a clicked region through the clip: optical flow moves it, GrabCut re-fits its edge.
+
+From the click frame the region is carried frame by frame in both directions. Each step warps the
+previous mask with dense DIS optical flow (OpenCV), then re-segments only a band around the warped
+edge with GrabCut (the warped interior is sure foreground, everything beyond the band sure
+background), so the edge follows the object without the mask drifting off across the frame.
+
+Each step is also scored: the share of the mask whose forward and backward flow agree, the area
+change from the previous frame, and the colour histogram against the click frame's. When the object leaves
+or the tracking collapses (a cut, a full occlusion) the score drops and the region stops there: the
+remaining frames in that direction are invisible, never a guess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from smartfocus.errors import SelectionError
+from smartfocus.media.reader import VideoReader
+from smartfocus.vision.instances import appearance_histograms
+from smartfocus.vision.region import ClickSegmenter, Point, RegionTrack, grabcut, keep_seeded
+
+ProgressCallback = Callable[[int, int], None]  # (frames done, frames total); raise in it to cancel
+
+
+@dataclass(frozen=True)
+class PropagationSettings:
+    """Band re-segmentation and the gates that stop a region."""
+
+    band: float = 0.15  # half-width of the re-segmented band, share of sqrt(mask area) (min 2 px)
+    iterations: int = 2
+    fb_tolerance: float = 1.5  # px (at the work resolution) of forward-backward flow disagreement
+    min_consistency: float = 0.35  # share of the mask whose flow agrees, below which tracking stops
+    max_step_change: float = 1.6  # area change in one step (either way) beyond which it leaked or broke
+    min_colour: float = 0.2  # histogram intersection with the click frame's region
+    min_pixels: int = 12  # a region smaller than this (work pixels) has left the frame
+
+
+class RegionPropagator:
+    """Carries one mask through a list of frames (all at one resolution, BGR)."""
+
+    def __init__(self, settings: PropagationSettings | None = None) -> None:
+        self.settings = settings or PropagationSettings()
+        self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+
+    def propagate(
+        self,
+        frames: Sequence[np.ndarray],
+        start: int,
+        mask: np.ndarray,
+        progress: ProgressCallback | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Masks (frames, h, w) bool, visible (frames,) bool and confidence (frames,) float32 for the
+        region `mask` on frame `start`, followed forwards to the end and backwards to frame 0."""
+        count = len(frames)
+        masks = np.zeros((count, *mask.shape), bool)
+        visible = np.zeros(count, bool)
+        confidence = np.zeros(count, np.float32)
+        masks[start], visible[start], confidence[start] = mask, mask.any(), 1.0
+        if not mask.any():
+            return masks, visible, confidence
+        grey = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in frames]
+        reference = appearance_histograms(frames[start], mask[None])[0]
+        done = 0
+        for direction in (1, -1):
+            current = mask
+            frame = start + direction
+            while 0 <= frame < count:
+                previous, previous_mask = frame - direction, current
+                current, score = self._step(frames[frame], grey[previous], grey[frame], current)
+                score = min(score, self._plausibility(frames[frame], current, previous_mask, reference))
+                done += 1
+                if progress:
+                    progress(done, count - 1)
+                if score <= 0:
+                    break
+                masks[frame], visible[frame], confidence[frame] = current, True, score
+                frame += direction
+            done = count - 1 - start if direction > 0 else count - 1  # a stop skips the rest
+            if progress:
+                progress(done, count - 1)
+        return masks, visible, confidence
+
+    def _step(
+        self, image: np.ndarray, grey_before: np.ndarray, grey_now: np.ndarray, before: np.ndarray
+    ) -> tuple[np.ndarray, float]:
+        """The region on `image` given its mask `before` on the previous frame, and the share of it
+        whose flow is consistent."""
+        s = self.settings
+        height, width = before.shape
+        backward = self._flow.calc(grey_now, grey_before, None)  # now -> before, per pixel of now
+        forward = self._flow.calc(grey_before, grey_now, None)
+        xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+        map_x, map_y = xs + backward[..., 0], ys + backward[..., 1]
+        warped = cv2.remap(before.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR) > 0.5
+        if warped.sum() < s.min_pixels:
+            return warped, 0.0
+        there = cv2.remap(forward, map_x, map_y, cv2.INTER_LINEAR)
+        disagreement = np.linalg.norm(backward + there, axis=2)
+        consistent = float((disagreement[warped] < s.fb_tolerance).mean())
+        refined = self._refit(image, warped)
+        if consistent < s.min_consistency:
+            return refined, 0.0
+        return refined, consistent
+
+    def _refit(self, image: np.ndarray, warped: np.ndarray) -> np.ndarray:
+        """GrabCut in a band around the warped edge, cropped to the region's surroundings."""
+        s = self.settings
+        band = max(2, round(s.band * float(np.sqrt(warped.sum()))))
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1, 2 * band + 1))
+        inner = cv2.erode(warped.astype(np.uint8), kernel).astype(bool)
+        outer = cv2.dilate(warped.astype(np.uint8), kernel).astype(bool)
+        ys, xs = np.nonzero(outer)
+        pad = 2 * band
+        y0, y1 = max(ys.min() - pad, 0), min(ys.max() + pad + 1, warped.shape[0])
+        x0, x1 = max(xs.min() - pad, 0), min(xs.max() + pad + 1, warped.shape[1])
+        trimap = np.full(warped.shape, cv2.GC_BGD, np.uint8)
+        trimap[outer & ~warped] = cv2.GC_PR_BGD
+        trimap[warped] = cv2.GC_PR_FGD
+        trimap[inner] = cv2.GC_FGD
+        crop = trimap[y0:y1, x0:x1].copy()
+        grabcut(np.ascontiguousarray(image[y0:y1, x0:x1]), crop, s.iterations)
+        result = np.zeros_like(warped)
+        result[y0:y1, x0:x1] = (crop == cv2.GC_FGD) | (crop == cv2.GC_PR_FGD)
+        if inner.any():  # drop islands GrabCut found in the band away from the body
+            ys, xs = np.nonzero(inner)
+            step = max(1, len(xs) // 64)
+            result = keep_seeded(result, list(zip(xs[::step].tolist(), ys[::step].tolist(), strict=True)))
+        return result
+
+    def _plausibility(
+        self, image: np.ndarray, mask: np.ndarray, before: np.ndarray, reference: np.ndarray
+    ) -> float:
+        """1 while the region's size changes smoothly and its colours stay near the click frame's."""
+        s = self.settings
+        size, previous = float(mask.sum()), float(before.sum())
+        if size < s.min_pixels or not 1 / s.max_step_change <= size / previous <= s.max_step_change:
+            return 0.0
+        colour = float(np.minimum(appearance_histograms(image, mask[None])[0], reference).sum())
+        return 1.0 if colour >= s.min_colour else 0.0
+
+
+@dataclass(frozen=True)
+class RegionSettings:
+    """What changes a region's result (part of its cache key) besides the clicks."""
+
+    segmenter: str = "grabcut"
+    propagation: PropagationSettings = PropagationSettings()
+
+
+def track_region(
+    reader: VideoReader,
+    frame: int,
+    positives: Sequence[Point],
+    negatives: Sequence[Point],
+    grid: tuple[int, int],
+    segmenter: ClickSegmenter,
+    propagation: PropagationSettings | None = None,
+    progress: ProgressCallback | None = None,
+) -> RegionTrack:
+    """The region under `positives` (and not under `negatives`) on `frame`, source pixels, followed
+    through the whole clip on the mask grid (`grid` = (height, width))."""
+    width, height = reader.info.width, reader.info.height
+    frames = [
+        cv2.resize(image, (grid[1], grid[0]), interpolation=cv2.INTER_AREA) for _, image in reader.frames()
+    ]
+    sx, sy = grid[1] / width, grid[0] / height
+    scaled_pos = [(x * sx, y * sy) for x, y in positives]
+    scaled_neg = [(x * sx, y * sy) for x, y in negatives]
+    mask = segmenter.segment(frames[frame], scaled_pos, scaled_neg)
+    if not mask.any():
+        where = ", ".join(f"({x:g}, {y:g})" for x, y in positives)
+        raise SelectionError(f"nothing to focus on at {where} on frame {frame}: no region stands out there")
+    masks, visible, confidence = RegionPropagator(propagation).propagate(frames, frame, mask, progress)
+    return RegionTrack.from_masks(masks, visible, confidence)
