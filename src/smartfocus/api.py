@@ -13,6 +13,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import cv2
+import numpy as np
+
 from smartfocus.focus.plan import FocusPlan
 from smartfocus.focus.timeline import FocusTimeline
 from smartfocus.media.reader import VideoInfo, VideoReader
@@ -22,7 +25,7 @@ from smartfocus.render.compositor import LensSettings
 from smartfocus.render.job import ProgressCallback, render_video
 from smartfocus.vision.analysis import Analysis, analyse_video, cache_path, load_cached, video_fingerprint
 from smartfocus.vision.model import Segmenter, load_segmenter, resolve_weights, weights_fingerprint
-from smartfocus.vision.propagate import RegionSettings, track_region
+from smartfocus.vision.propagate import RegionSettings, segment_on_grid, track_region
 from smartfocus.vision.region import (
     Point,
     RegionTrack,
@@ -107,7 +110,21 @@ class Video:
         def regions(frame: int, points: tuple[Point, ...], exclude: tuple[Point, ...]) -> RegionTrack:
             return self.region(frame, points, exclude, grid=analysis.grid, progress=progress)
 
-        return FocusTimeline(analysis, plan, transition_frames=frames, regions=regions, any_object=any_object)
+        def click_region(frame: int, points: tuple[Point, ...], exclude: tuple[Point, ...]) -> np.ndarray:
+            """The region on the click frame only: enough to judge a click, without following it."""
+            image = self.reader.read(frame)
+            small = cv2.resize(image, analysis.grid[::-1], interpolation=cv2.INTER_AREA)
+            size = (self.reader.info.width, self.reader.info.height)
+            return segment_on_grid(small, size, points, exclude, click_segmenter())
+
+        return FocusTimeline(
+            analysis,
+            plan,
+            transition_frames=frames,
+            regions=regions,
+            click_region=click_region,
+            any_object=any_object,
+        )
 
     def region(
         self,

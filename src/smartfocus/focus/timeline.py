@@ -29,6 +29,8 @@ PART_OF_REGION = 0.5
 INSIDE_REGION = 0.5
 
 RegionProvider = Callable[[int, tuple[Point, ...], tuple[Point, ...]], RegionTrack]
+# The region on the click frame alone (grid mask): judging a click needs no pass over the clip.
+ClickRegionProvider = Callable[[int, tuple[Point, ...], tuple[Point, ...]], np.ndarray]
 """(frame, positive points, negative points) in source pixels -> the region followed through the clip."""
 
 
@@ -82,6 +84,8 @@ class FocusTimeline:
             subjects leave and re-enter the view.
         regions: segments and follows a region from clicks that land on no detected object; without
             it such a click raises SelectionError.
+        click_region: the region on the click frame only, to judge a click on an unsure detection
+            without following a region through the clip first (default: `regions`' click frame).
         any_object: send every click to `regions`, as if the detector had found nothing (for
             benchmarking the region path).
     """
@@ -94,6 +98,7 @@ class FocusTimeline:
         transition_frames: int = 12,
         link_settings: LinkSettings | None = None,
         regions: RegionProvider | None = None,
+        click_region: ClickRegionProvider | None = None,
         any_object: bool = False,
     ) -> None:
         if any_object and regions is None:
@@ -101,8 +106,15 @@ class FocusTimeline:
         self.analysis = analysis
         self.plan = plan
         self.transition_frames = max(int(transition_frames), 1)
+        if click_region is None and regions is not None:
+            provider = regions
+
+            def click_region(frame: int, points: tuple[Point, ...], exclude: tuple[Point, ...]) -> np.ndarray:
+                mask = provider(frame, points, exclude).mask(frame)
+                return np.zeros(analysis.grid, bool) if mask is None else mask
+
         self.subjects, self.active = _resolve(
-            analysis, plan, link_settings or LinkSettings(), regions, any_object
+            analysis, plan, link_settings or LinkSettings(), regions, click_region, any_object
         )
         self.first_keyframe = plan.keyframes[0].frame if plan.keyframes else analysis.frame_count
         self._weights = self._rack_weights()
@@ -180,6 +192,7 @@ def _resolve(
     plan: FocusPlan,
     settings: LinkSettings,
     regions: RegionProvider | None,
+    click_region: ClickRegionProvider | None,
     any_object: bool,
 ) -> tuple[list[Subject], np.ndarray]:
     """The subjects the plan's clicks pick, and which are in focus at each frame: (frames, subjects).
@@ -219,9 +232,9 @@ def _resolve(
                     raise
                 loose.append((x, y))
                 continue
-            unsure = regions is not None and instances.scores[row] < UNSURE_SCORE
+            unsure = click_region is not None and instances.scores[row] < UNSURE_SCORE
             if unsure and _part_of_a_region(
-                instances, row, regions(keyframe.frame, ((x, y),), keyframe.exclude), keyframe.frame
+                instances, row, click_region(keyframe.frame, ((x, y),), keyframe.exclude)
             ):
                 loose.append((x, y))
                 continue
@@ -246,14 +259,11 @@ def _resolve(
     return subjects, active
 
 
-def _part_of_a_region(instances: Instances, row: int, region: RegionTrack, frame: int) -> bool:
+def _part_of_a_region(instances: Instances, row: int, region: np.ndarray) -> bool:
     """Whether the unsure detection at `row` is only a part of `region` (see UNSURE_SCORE)."""
-    mask = region.mask(frame)
-    if mask is None:
-        return False
     detected = instances.masks[row]
-    shared = float((detected & mask).sum())
-    return shared < PART_OF_REGION * mask.sum() and shared >= INSIDE_REGION * detected.sum()
+    shared = float((detected & region).sum())
+    return shared < PART_OF_REGION * region.sum() and shared >= INSIDE_REGION * detected.sum()
 
 
 def _check_inside(x: float, y: float, frame_size: tuple[int, int]) -> None:

@@ -164,16 +164,28 @@ def track_region(
 ) -> RegionTrack:
     """The region under `positives` (and not under `negatives`) on `frame`, source pixels, followed
     through the whole clip on the mask grid (`grid` = (height, width))."""
-    width, height = reader.info.width, reader.info.height
     frames = [
         cv2.resize(image, (grid[1], grid[0]), interpolation=cv2.INTER_AREA) for _, image in reader.frames()
     ]
-    sx, sy = grid[1] / width, grid[0] / height
-    scaled_pos = [(x * sx, y * sy) for x, y in positives]
-    scaled_neg = [(x * sx, y * sy) for x, y in negatives]
-    mask = segmenter.segment(frames[frame], scaled_pos, scaled_neg)
+    mask = segment_on_grid(
+        frames[frame], (reader.info.width, reader.info.height), positives, negatives, segmenter
+    )
     if not mask.any():
         where = ", ".join(f"({x:g}, {y:g})" for x, y in positives)
         raise SelectionError(f"nothing to focus on at {where} on frame {frame}: no region stands out there")
     masks, visible, confidence = RegionPropagator(propagation).propagate(frames, frame, mask, progress)
     return RegionTrack.from_masks(masks, visible, confidence)
+
+
+def segment_on_grid(
+    image_on_grid: np.ndarray,
+    frame_size: tuple[int, int],
+    positives: Sequence[Point],
+    negatives: Sequence[Point],
+    segmenter: ClickSegmenter,
+) -> np.ndarray:
+    """The click frame's region on the mask grid, from clicks in source pixels (`frame_size` = (w, h))."""
+    sx, sy = image_on_grid.shape[1] / frame_size[0], image_on_grid.shape[0] / frame_size[1]
+    return segmenter.segment(
+        image_on_grid, [(x * sx, y * sy) for x, y in positives], [(x * sx, y * sy) for x, y in negatives]
+    )
