@@ -137,8 +137,9 @@ def test_desktop_window_clicks_keys_and_stills(window_setup, woman_640, tmp_path
     )
 
 
-def test_a_click_on_nothing_keeps_the_focus_and_says_why(window_setup) -> None:
+def test_a_click_on_nothing_detected_focuses_the_region_there(window_setup) -> None:
+    """Like the CLI and the page: a click where the detector found nothing follows a region."""
     _video, controller, _now = window_setup
     window = ScriptedWindow("smartfocus test", [("click", 600, 20), ("key", "q")])
     run_window(controller, window)
-    assert controller.plan.keyframes == () and "nothing selectable" in controller.message
+    assert len(controller.plan.keyframes) == 1 and "focus on region" in controller.message

@@ -25,7 +25,7 @@ import numpy as np
 from smartfocus.api import Video
 from smartfocus.errors import SelectionError
 from smartfocus.focus.plan import FocusPlan
-from smartfocus.focus.timeline import FocusTimeline
+from smartfocus.focus.timeline import FocusTimeline, RegionSubject
 from smartfocus.live.engine import LiveEngine
 from smartfocus.live.stream import LiveStream
 from smartfocus.render.compositor import LensSettings, composite
@@ -197,6 +197,9 @@ class DesktopController:
         labels = []
         for column in np.flatnonzero(timeline.active[self.frame]):
             subject = timeline.subjects[column]
+            if isinstance(subject, RegionSubject):  # a click on nothing the detector knows
+                labels.append("region")
+                continue
             rows = subject.rows[subject.rows >= 0]
             name = (
                 self.analysis.class_names.get(int(self.analysis.class_ids[rows[0]]), "object")
