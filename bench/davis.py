@@ -3,7 +3,8 @@
 Each sequence is rendered through the real CLI (a subprocess, exactly as a user would run it) with one
 click at the deepest point of the frame-0 ground truth; the exported mattes are scored against the
 ground truth. With `--clicks N` a simulated user then clicks the biggest missed region of the worst
-frame and re-renders, up to N clicks, which measures how quickly corrections pay off. With
+frame and re-renders, up to N clicks, which measures how quickly corrections pay off (a click that
+makes the result worse is taken back, as a user watching the preview would). With
 `--any-object` every click goes to the region path (GrabCut at the click, followed by optical flow),
 as if the detector had found nothing: what a click on an object of no known class gets.
 
@@ -180,6 +181,13 @@ class Bench:
             js = [region_j(p, g) for p, g in zip(preds, gts, strict=True)]
             fs = [boundary_f(p, g) for p, g in zip(preds, gts, strict=True)]
             res.runs.append(Run(list(clicks), seconds, rc, error, float(np.mean(js)), float(np.mean(fs))))
+            previous = res.runs[-2] if len(res.runs) > 1 else None
+            if rc == 0 and previous is not None and np.mean(js) + np.mean(fs) < previous.j + previous.f:
+                # the user watches the preview and takes back a click that made it worse (the page's
+                # keyframes are removable; the CLI's are arguments)
+                res.error = f"click {len(clicks)} undone: J&F fell"
+                clicks.pop()
+                break
             res.per_frame_j, res.per_frame_f, res.error = js, fs, error
             if rc != 0 or len(clicks) >= self.args.clicks:
                 break
