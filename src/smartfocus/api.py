@@ -30,7 +30,6 @@ from smartfocus.vision.region import (
     Point,
     RegionTrack,
     click_segmenter,
-    load_cached_region,
     region_cache_path,
 )
 from smartfocus.vision.segment import AnalysisSettings
@@ -145,7 +144,7 @@ class Video:
         path = region_cache_path(
             self.region_cache_dir, self._fingerprint, frame, points, exclude, (grid, settings)
         )
-        if (cached := load_cached_region(path)) is not None:
+        if (cached := load_cached(path, RegionTrack.load)) is not None:
             return cached
         track = track_region(
             self.reader, frame, points, exclude, grid, segmenter, settings.propagation, progress

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from smartfocus.vision.model import Segmenter
 from smartfocus.vision.segment import AnalysisSettings, FrameTracker, grid_shape
 
 FORMAT_VERSION = 1
+Cached = TypeVar("Cached", bound=Any)  # whatever a cache file holds (see load_cached)
 ProgressCallback = Callable[[int, int], None]  # (frames done, frames total)
 BATCH = 8  # frames per model call during analysis (see FrameTracker.update_batch)
 
@@ -279,12 +280,13 @@ def cache_path(cache_dir: Path, video: Path, weights_fingerprint: str, settings:
     return cache_dir / f"{digest.hexdigest()[:24]}.npz"
 
 
-def load_cached(path: Path) -> Analysis | None:
-    """The analysis stored at `path`, or None when there is none (a damaged or stale one is removed)."""
+def load_cached(path: Path, load: Callable[[Path], Cached] = Analysis.load) -> Cached | None:
+    """What is cached at `path` (an analysis unless another `load` is given, e.g. a region track), or
+    None when there is none; a damaged or stale file (older format) is removed."""
     if not path.is_file():
         return None
     try:
-        return Analysis.load(path)
+        return load(path)
     except (ValueError, OSError, KeyError):
         path.unlink(missing_ok=True)
         return None

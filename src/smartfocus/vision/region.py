@@ -260,14 +260,3 @@ def region_cache_path(
     key = [FORMAT_VERSION, video_fingerprint, frame, [list(p) for p in positives]]
     key += [[list(p) for p in negatives], repr(settings)]
     return cache_dir / f"{hashlib.sha256(json.dumps(key).encode()).hexdigest()[:24]}.npz"
-
-
-def load_cached_region(path: Path) -> RegionTrack | None:
-    """The region stored at `path`, or None (a damaged or stale file is removed)."""
-    if not path.is_file():
-        return None
-    try:
-        return RegionTrack.load(path)
-    except (ValueError, OSError, KeyError):
-        path.unlink(missing_ok=True)
-        return None
