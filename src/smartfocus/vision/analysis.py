@@ -160,32 +160,28 @@ class Analysis:
 
     def save(self, path: Path) -> None:
         """Write atomically (temp file + rename), so a crash never leaves a half cache."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.partial")
-        with partial.open("wb") as file:
-            np.savez_compressed(
-                file,
-                meta=np.frombuffer(
-                    json.dumps(
-                        {
-                            "format": FORMAT_VERSION,
-                            "frame_size": self.frame_size,
-                            "frame_count": self.frame_count,
-                            "settings": asdict(self.settings),
-                            "class_names": self.class_names,
-                        }
-                    ).encode(),
-                    np.uint8,
-                ),
-                frame_index=self.frame_index,
-                track_ids=self.track_ids,
-                class_ids=self.class_ids,
-                scores=self.scores,
-                boxes=self.boxes,
-                appearance=self.appearance,
-                packed_masks=self.packed_masks,
-            )
-        os.replace(partial, path)
+        save_npz(
+            path,
+            meta=np.frombuffer(
+                json.dumps(
+                    {
+                        "format": FORMAT_VERSION,
+                        "frame_size": self.frame_size,
+                        "frame_count": self.frame_count,
+                        "settings": asdict(self.settings),
+                        "class_names": self.class_names,
+                    }
+                ).encode(),
+                np.uint8,
+            ),
+            frame_index=self.frame_index,
+            track_ids=self.track_ids,
+            class_ids=self.class_ids,
+            scores=self.scores,
+            boxes=self.boxes,
+            appearance=self.appearance,
+            packed_masks=self.packed_masks,
+        )
 
     @classmethod
     def load(cls, path: Path) -> Analysis:
@@ -278,6 +274,15 @@ def cache_path(cache_dir: Path, video: Path, weights_fingerprint: str, settings:
     digest.update(json.dumps([FORMAT_VERSION, weights_fingerprint, asdict(settings)]).encode())
     digest.update(video_fingerprint(video).encode())
     return cache_dir / f"{digest.hexdigest()[:24]}.npz"
+
+
+def save_npz(path: Path, **arrays: np.ndarray) -> None:
+    """Write a cache file atomically (temp file + rename): a crash never leaves half a file behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    with partial.open("wb") as file:
+        np.savez_compressed(file, **arrays)
+    os.replace(partial, path)
 
 
 def load_cached(path: Path, load: Callable[[Path], Cached] = Analysis.load) -> Cached | None:

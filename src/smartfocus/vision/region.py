@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from smartfocus.errors import SelectionError
+from smartfocus.vision.analysis import save_npz
 
 Point = tuple[float, float]
 FORMAT_VERSION = 1
@@ -218,18 +219,14 @@ class RegionTrack:
 
     def save(self, path: Path) -> None:
         """Write atomically (temp file + rename), like the analysis cache."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.partial")
-        with partial.open("wb") as file:
-            np.savez_compressed(
-                file,
-                format=np.array(FORMAT_VERSION),
-                grid=np.array(self.grid),
-                packed_masks=self.packed_masks,
-                visible=self.visible,
-                confidence=self.confidence,
-            )
-        os.replace(partial, path)
+        save_npz(
+            path,
+            format=np.array(FORMAT_VERSION),
+            grid=np.array(self.grid),
+            packed_masks=self.packed_masks,
+            visible=self.visible,
+            confidence=self.confidence,
+        )
 
     @classmethod
     def load(cls, path: Path) -> RegionTrack:
