@@ -107,3 +107,27 @@ def test_a_fragment_detection_hands_over_to_the_object_it_was_part_of(
     for frame, mask in enumerate(truth):
         matte = upsample_mask(timeline.state(frame).subject_matte, analysis.frame_size) > 0.5
         assert _iou(matte, mask) > 0.2, f"the horse lost focus at frame {frame}"  # lost: below 0.1
+
+
+def test_a_subject_leaving_the_picture_keeps_focus_until_it_is_out(
+    segmenter, davis_dir: Path, tmp_path: Path
+) -> None:
+    """DAVIS `surf`: the sail sails out through the right edge; the detector gives up on its last
+    slivers (frames 52-53), which stay in focus, carried on along the sail's motion."""
+    sequence = davis_dir / "surf"
+    truth = [
+        cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) > 0 for path in sorted((sequence / "masks").glob("*.png"))
+    ]
+    with open_video(sequence / "frames") as reader:
+        analysis = analyse_video(reader, segmenter, AnalysisSettings(stride=1), cache_dir=tmp_path)
+    timeline = FocusTimeline(analysis, FocusPlan().focus(0, _deepest_point(truth[0])))
+    subject = timeline.subjects[0]
+    carried = [int(frame) for frame in np.flatnonzero(subject.edge_rows >= 0)]
+    assert carried and min(carried) > np.flatnonzero(subject.rows >= 0).max(), (
+        "carried after the last sighting"
+    )
+    for frame in carried:
+        if truth[frame].any():
+            matte = upsample_mask(timeline.state(frame).subject_matte, analysis.frame_size) > 0.5
+            assert _iou(matte, truth[frame]) > 0.1, f"the leaving sail was lost at frame {frame}"
+    assert not subject.visible()[-1] or truth[-1].any(), "nothing is carried once the sail is out"

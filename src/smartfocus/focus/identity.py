@@ -14,6 +14,7 @@ import bisect
 import itertools
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from smartfocus.vision.analysis import Analysis, Tracklet
@@ -34,6 +35,12 @@ class LinkSettings:
     # starts or ends: then the subject was a fragment of it (two detections of one object), not
     # something it hid behind, and the object stands in for the subject through the gap
     min_shared: float = 0.35
+    # A subject whose track ends at the frame's edge while moving out of it (the detector gives up on
+    # the last sliver) is carried on along its motion for up to this many frames, until it is out;
+    # likewise before a track that starts at an edge moving in.
+    exit_frames: int = 15
+    edge_margin: float = 0.02  # "at the edge": box within this share of the frame's width/height
+    min_exit_speed: float = 0.5  # px per frame towards the edge
     edge_samples: int = 5  # sightings averaged at a tracklet's head and tail
 
 
@@ -158,10 +165,15 @@ class SubjectTrack:
     # (frame_count,) int: in a gap where the subject was a fragment of a larger detection (see
     # `LinkSettings.min_shared`), that detection's row, which stands in for it; else -1
     absorbed: np.ndarray
+    # (frame_count,) int and (frame_count, 2) float: on frames where the subject is leaving (or
+    # entering) the picture undetected, the row of its last (first) sighting and how far, in grid
+    # cells, its mask has moved on from there; else -1
+    edge_rows: np.ndarray
+    edge_shifts: np.ndarray
 
     def visible(self) -> np.ndarray:
-        """(frame_count,) bool: detected, bridged or absorbed."""
-        return (self.rows >= 0) | self.bridged | (self.absorbed >= 0)
+        """(frame_count,) bool: detected, bridged, absorbed or leaving/entering at an edge."""
+        return (self.rows >= 0) | self.bridged | (self.absorbed >= 0) | (self.edge_rows >= 0)
 
     def mask(self, analysis: Analysis, frame: int) -> np.ndarray | None:
         """The subject's grid mask at `frame` as float32 [0, 1], or None when it is not there."""
@@ -170,6 +182,11 @@ class SubjectTrack:
             return analysis.mask(int(row)).astype(np.float32)
         if self.absorbed[frame] >= 0:
             return analysis.mask(int(self.absorbed[frame])).astype(np.float32)
+        if self.edge_rows[frame] >= 0:
+            mask = analysis.mask(int(self.edge_rows[frame])).astype(np.float32)
+            (dx, dy), (height, width) = self.edge_shifts[frame], mask.shape
+            move = np.float32([[1, 0, dx], [0, 1, dy]])
+            return cv2.warpAffine(mask, move, (width, height), flags=cv2.INTER_LINEAR, borderValue=0.0)
         return _interpolated_mask(analysis, self.rows, frame) if self.bridged[frame] else None
 
 
@@ -245,4 +262,60 @@ def follow_subject(
     for tid in chain:  # a later tracklet wins the frames where it overlaps the one before
         rows[tracklets[tid].frames] = tracklets[tid].rows
     bridged, absorbed = _bridge_gaps(analysis, rows, settings)
-    return SubjectTrack(track_ids=tuple(chain), rows=rows, bridged=bridged, absorbed=absorbed)
+    edge_rows, edge_shifts = _edge_crossings(analysis, rows, settings)
+    return SubjectTrack(
+        track_ids=tuple(chain),
+        rows=rows,
+        bridged=bridged,
+        absorbed=absorbed,
+        edge_rows=edge_rows,
+        edge_shifts=edge_shifts,
+    )
+
+
+def _edge_crossings(
+    analysis: Analysis, rows: np.ndarray, settings: LinkSettings
+) -> tuple[np.ndarray, np.ndarray]:
+    """The frames after the subject's last sighting (and before its first) where it is still partly
+    in the picture: its track ended at an edge it was moving out through (or started at one it was
+    coming in through). See `SubjectTrack.edge_rows`."""
+    edge_rows = np.full(len(rows), -1, np.int64)
+    edge_shifts = np.zeros((len(rows), 2), np.float32)
+    seen = np.flatnonzero(rows >= 0)
+    if len(seen) < 2:
+        return edge_rows, edge_shifts
+    width, height = analysis.frame_size
+    cells_per_px = analysis.grid[1] / width
+    margin_x, margin_y = settings.edge_margin * width, settings.edge_margin * height
+    samples = settings.edge_samples
+    for sightings, direction in ((seen[-samples:], 1), (seen[:samples][::-1], -1)):
+        end = int(sightings[-1])  # the last sighting going forwards, the first going backwards
+        boxes = analysis.boxes[rows[sightings]]
+        span = abs(int(sightings[-1]) - int(sightings[0]))
+        if span == 0:
+            continue
+        # px per frame in the direction of travel, of each box side: the side still inside the picture
+        # (the trailing one) shows the motion; the other is clipped by the frame's edge
+        x0v, y0v, x1v, y1v = (boxes[-1] - boxes[0]) / span
+        x0, y0, x1, y1 = analysis.boxes[rows[end]]
+        speed = settings.min_exit_speed
+        if x1 >= width - margin_x and x0v > speed:
+            step = np.array([x0v, 0.0])
+        elif x0 <= margin_x and x1v < -speed:
+            step = np.array([x1v, 0.0])
+        elif y1 >= height - margin_y and y0v > speed:
+            step = np.array([0.0, y0v])
+        elif y0 <= margin_y and y1v < -speed:
+            step = np.array([0.0, y1v])
+        else:
+            continue
+        for k in range(1, settings.exit_frames + 1):
+            frame = end + direction * k
+            if not 0 <= frame < len(rows):
+                break
+            dx, dy = step * k
+            if x1 + dx <= 0 or x0 + dx >= width or y1 + dy <= 0 or y0 + dy >= height:
+                break  # all of it is out of the picture
+            edge_rows[frame] = rows[end]
+            edge_shifts[frame] = (dx * cells_per_px, dy * cells_per_px)
+    return edge_rows, edge_shifts
