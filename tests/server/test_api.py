@@ -152,6 +152,21 @@ def test_select_on_nothing_is_a_clear_422_and_keeps_the_plan(client: httpx.Clien
     assert client.get("/plan", params={"video_id": video_id}).json() == before
 
 
+def test_select_on_an_undetected_thing_focuses_the_region_there(client: httpx.Client, analysed: dict) -> None:
+    """Like the CLI: no flag, a click where the detector found nothing follows the region under it."""
+    video_id = analysed["video_id"]
+    subjects = client.get("/subjects", params={"video_id": video_id, "frame": 0}).json()
+    x, y = 1150.0, 120.0  # the building's wall, top right: no detection there
+    assert not any(s["box"][0] <= x <= s["box"][2] and s["box"][1] <= y <= s["box"][3] for s in subjects)
+    answer = client.post("/select", json={"video_id": video_id, "frame": 0, "x": x, "y": y})
+    assert answer.status_code == 200, answer.text
+    subject = answer.json()["subject"]
+    assert subject["track_id"] is None and subject["mask"].startswith("data:image/png")
+    preview = client.get("/frame", params={"video_id": video_id, "index": 10, "focused": 1})
+    assert preview.status_code == 200 and preview.headers["content-type"] == "image/jpeg"
+    client.post("/reset", json={"video_id": video_id})
+
+
 def test_plan_edits_keyframes_and_reset(client: httpx.Client, analysed: dict) -> None:
     video_id = analysed["video_id"]
     client.post("/reset", json={"video_id": video_id})

@@ -256,6 +256,9 @@ el.view.addEventListener("click", async (event) => {
   pause();
   const point = sourcePoint(event, el.view, state.info);
   const mode = event.shiftKey ? "add" : state.mode;
+  // A click on something the detector does not know is segmented and followed through the clip
+  // (seconds, once): say so when the answer is slow rather than look frozen.
+  const slow = setTimeout(() => badge("Following what you clicked through the clip…", { sticky: true }), 400);
   try {
     const answer = await api("/select", {
       method: "POST",
@@ -267,7 +270,10 @@ el.view.addEventListener("click", async (event) => {
     renderPlan();
     await show(state.frame);
   } catch (error) {
+    el.badge.hidden = true;
     toast(error.message);
+  } finally {
+    clearTimeout(slow);
   }
 });
 
@@ -366,11 +372,11 @@ el.view.addEventListener("mouseleave", () => {
   drawHighlight();
 });
 
-function badge(text) {
+function badge(text, { sticky = false } = {}) {
   el.badge.textContent = text;
   el.badge.hidden = false;
   clearTimeout(badge.timer);
-  badge.timer = setTimeout(() => (el.badge.hidden = true), 2500);
+  if (!sticky) badge.timer = setTimeout(() => (el.badge.hidden = true), 2500);
 }
 
 function setMode(mode) {

@@ -138,7 +138,9 @@ def select(body: SelectRequest, services: ServicesDep, session: SessionDep) -> S
 
     `focus` replaces what the plan focused on from that frame; `add` keeps it and adds this subject.
 
-    A click on nothing leaves the plan as it was and answers 422 `invalid_selection` naming what is near.
+    A click on no detected object focuses on the region under it, segmented and followed through the
+    clip (a few seconds the first time, then cached); a click where no region stands out either leaves
+    the plan as it was and answers 422 `invalid_selection`.
     """
     video = owned_video(services.store, body.video_id, session)
     analysed(services.store, video)
