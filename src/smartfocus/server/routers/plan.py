@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
-from smartfocus.server.deps import ServicesDep, SessionDep, analysed, owned_video
+from smartfocus.server.deps import Services, ServicesDep, SessionDep, analysed, owned_video
 from smartfocus.server.errors import not_found
 from smartfocus.server.schemas import ErrorBody, Plan, PlanUpdate
+from smartfocus.server.store import VideoRecord
 
 router = APIRouter(tags=["plan"], responses={404: {"model": ErrorBody}, 422: {"model": ErrorBody}})
 
@@ -35,9 +36,7 @@ def delete_keyframe(
     index: Annotated[int, Path(ge=0)], video_id: str, services: ServicesDep, session: SessionDep
 ) -> Plan:
     """Remove keyframe number `index` (in the plan's frame order)."""
-    video = owned_video(services.store, video_id, session)
-    if index >= len(video.plan.keyframes):
-        raise not_found(f"keyframe {index}")
+    video = _with_keyframe(services, video_id, index, session)
     services.store.set_plan(video.id, video.plan.without(index), video.blur)
     return Plan.of(owned_video(services.store, video.id, session))
 
@@ -51,9 +50,15 @@ def keyframe_thumbnail(
     index: Annotated[int, Path(ge=0)], video_id: str, services: ServicesDep, session: SessionDep
 ) -> Response:
     """The subject a keyframe picks, cropped square, for the page's timeline."""
-    video = owned_video(services.store, video_id, session)
-    if index >= len(video.plan.keyframes):
-        raise not_found(f"keyframe {index}")
+    video = _with_keyframe(services, video_id, index, session)
     analysed(services.store, video)
     jpeg = services.previews.keyframe_thumbnail(video, index)
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+
+def _with_keyframe(services: Services, video_id: str, index: int, session: str) -> VideoRecord:
+    """The session's video, which must have a keyframe number `index` (else 404)."""
+    video = owned_video(services.store, video_id, session)
+    if index >= len(video.plan.keyframes):
+        raise not_found(f"keyframe {index}")
+    return video
