@@ -14,7 +14,7 @@ import pytest
 from smartfocus.focus.plan import FocusPlan
 from smartfocus.focus.timeline import FocusTimeline
 from smartfocus.media import open_video
-from smartfocus.vision.analysis import analyse_video
+from smartfocus.vision.analysis import Analysis, analyse_video
 from smartfocus.vision.instances import upsample_mask
 from smartfocus.vision.segment import AnalysisSettings
 
@@ -84,6 +84,19 @@ def test_focus_returns_to_the_same_subject_after_occlusion(occluded_lucia, segme
     assert timeline.strength(5) == 1.0 and timeline.strength(69) == 1.0
 
 
+def _clicked_on_frame_0(
+    segmenter, sequence: Path, cache_dir: Path
+) -> tuple[list[np.ndarray], Analysis, FocusTimeline]:
+    """A DAVIS sequence's truth masks, its analysis, and the timeline of one click on frame 0 at the
+    deepest point of the truth (as bench/davis.py clicks)."""
+    truth = [
+        cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) > 0 for path in sorted((sequence / "masks").glob("*.png"))
+    ]
+    with open_video(sequence / "frames") as reader:
+        analysis = analyse_video(reader, segmenter, AnalysisSettings(stride=1), cache_dir=cache_dir)
+    return truth, analysis, FocusTimeline(analysis, FocusPlan().focus(0, _deepest_point(truth[0])))
+
+
 def test_a_fragment_detection_hands_over_to_the_object_it_was_part_of(
     segmenter, davis_dir: Path, tmp_path: Path
 ) -> None:
@@ -91,13 +104,7 @@ def test_a_fragment_detection_hands_over_to_the_object_it_was_part_of(
     horse's front on frame 0 only (the horse's own mask is split around it). While that fragment is
     missing (frames 1-14), the horse's detection, which shared its pixels, carries the focus; before,
     the subject was dropped for those frames."""
-    sequence = davis_dir / "horsejump-low"
-    truth = [
-        cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) > 0 for path in sorted((sequence / "masks").glob("*.png"))
-    ]
-    with open_video(sequence / "frames") as reader:
-        analysis = analyse_video(reader, segmenter, AnalysisSettings(stride=1), cache_dir=tmp_path)
-    timeline = FocusTimeline(analysis, FocusPlan().focus(0, _deepest_point(truth[0])))
+    truth, analysis, timeline = _clicked_on_frame_0(segmenter, davis_dir / "horsejump-low", tmp_path)
     subject = timeline.subjects[0]
     carried = np.flatnonzero(subject.absorbed >= 0)
     assert len(carried) >= 10, "the clicked detection should be missing and carried for a stretch"
@@ -114,13 +121,7 @@ def test_a_subject_leaving_the_picture_keeps_focus_until_it_is_out(
 ) -> None:
     """DAVIS `surf`: the sail sails out through the right edge; the detector gives up on its last
     slivers (frames 52-53), which stay in focus, carried on along the sail's motion."""
-    sequence = davis_dir / "surf"
-    truth = [
-        cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) > 0 for path in sorted((sequence / "masks").glob("*.png"))
-    ]
-    with open_video(sequence / "frames") as reader:
-        analysis = analyse_video(reader, segmenter, AnalysisSettings(stride=1), cache_dir=tmp_path)
-    timeline = FocusTimeline(analysis, FocusPlan().focus(0, _deepest_point(truth[0])))
+    truth, analysis, timeline = _clicked_on_frame_0(segmenter, davis_dir / "surf", tmp_path)
     subject = timeline.subjects[0]
     carried = [int(frame) for frame in np.flatnonzero(subject.edge_rows >= 0)]
     assert carried and min(carried) > np.flatnonzero(subject.rows >= 0).max(), (

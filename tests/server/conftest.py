@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import av
 import pytest
 import uvicorn
+from fastapi import FastAPI
 
 from smartfocus.server import Settings, create_app
 
@@ -76,10 +78,15 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, model_path: Path) -> I
         device="cpu",
         max_upload_bytes=UPLOAD_LIMIT,
     )
+    with serving(create_app(settings)) as url:
+        yield LiveServer(url, settings)
+
+
+@contextlib.contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    """`app` under uvicorn on a free loopback port, in a thread of the test process: its base URL."""
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -87,6 +94,14 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, model_path: Path) -> I
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the test server did not start")
         time.sleep(0.05)
-    yield LiveServer(f"http://127.0.0.1:{port}", settings)
-    server.should_exit = True
-    thread.join(30)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+@pytest.fixture(scope="session")
+def serve_app() -> Callable[[FastAPI], contextlib.AbstractContextManager[str]]:
+    """`serving`, for test modules that serve an app of their own (conftest is not importable)."""
+    return serving

@@ -16,24 +16,19 @@ import httpx
 import smartfocus
 
 
+def serve_command(data_dir: Path, port: int, model: Path) -> tuple[list[str], dict[str, str]]:
+    """`python -m smartfocus serve` on this checkout's package, and the environment to run it in."""
+    env = {**os.environ, "PYTHONPATH": str(Path(smartfocus.__file__).parents[1])}
+    command = [sys.executable, "-m", "smartfocus", "serve", "--port", str(port), "--data-dir", str(data_dir)]
+    return [*command, "--model", str(model)], env
+
+
 def start_server(data_dir: Path, port: int, model: Path, log: Path) -> subprocess.Popen:
     """`smartfocus serve` as its own process (so it can be killed like a crash), ready to answer."""
-    env = {**os.environ, "PYTHONPATH": str(Path(smartfocus.__file__).parents[1])}
-    command = [
-        sys.executable,
-        "-m",
-        "smartfocus",
-        "serve",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data_dir),
-        "--model",
-        str(model),
-        "--device",
-        "cpu",
-    ]
-    process = subprocess.Popen(command, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    command, env = serve_command(data_dir, port, model)
+    process = subprocess.Popen(
+        [*command, "--device", "cpu"], env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         assert process.poll() is None, log.read_text()
@@ -47,19 +42,7 @@ def start_server(data_dir: Path, port: int, model: Path, log: Path) -> subproces
 
 
 def test_serve_without_model_weights_exits_2_with_one_line(tmp_path: Path, unused_port: int) -> None:
-    env = {**os.environ, "PYTHONPATH": str(Path(smartfocus.__file__).parents[1])}
-    command = [
-        sys.executable,
-        "-m",
-        "smartfocus",
-        "serve",
-        "--port",
-        str(unused_port),
-        "--data-dir",
-        str(tmp_path),
-        "--model",
-        str(tmp_path / "missing.pt"),
-    ]
+    command, env = serve_command(tmp_path, unused_port, tmp_path / "missing.pt")
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "missing.pt not found" in done.stderr

@@ -2,8 +2,6 @@
 sample) over WebRTC to a real server on a loopback port, clicks the woman, and gets focused frames back."""
 
 import base64
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +11,6 @@ import cv2
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 
 from smartfocus.live.engine import LiveSettings
 from smartfocus.server.webrtc import LiveService, create_live_app
@@ -44,24 +41,11 @@ def fake_camera(dog_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 
 @pytest.fixture(scope="module")
-def live_server(model_path: Path) -> Iterator[str]:
+def live_server(model_path: Path, serve_app) -> Iterator[str]:
     """The live router in a real uvicorn server on a free loopback port."""
     service = LiveService(model=str(model_path), device="cpu", settings=LiveSettings(imgsz=256))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_live_app(service), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(15)
+    with serve_app(create_live_app(service)) as url:
+        yield url
 
 
 def sharpness(image: np.ndarray, patch: tuple[int, int, int, int]) -> float:
