@@ -217,9 +217,7 @@ def _bridge_gaps(
     for before, after in itertools.pairwise(seen):
         if not 1 < after - before <= settings.fill_gap_frames + 1:
             continue
-        hosts = _hosts(analysis, int(rows[before]), before, settings) | _hosts(
-            analysis, int(rows[after]), after, settings
-        )
+        hosts: set[int] | None = None  # looked up only if something covers the gap
         for frame in range(before + 1, after):
             mask = _interpolated_mask(analysis, rows, frame) > 0.5
             instances = analysis.instances(frame)
@@ -228,6 +226,10 @@ def _bridge_gaps(
                 bridged[frame] = True
                 continue
             cover = int(np.argmax(covered))
+            if hosts is None:
+                hosts = _hosts(analysis, int(rows[before]), before, settings) | _hosts(
+                    analysis, int(rows[after]), after, settings
+                )
             if int(instances.track_ids[cover]) in hosts:
                 absorbed[frame] = analysis.row_of(frame, cover)
     return bridged, absorbed
