@@ -16,6 +16,7 @@ from smartfocus.errors import MediaError
 from smartfocus.media import VideoReader, open_video
 from smartfocus.media import reader as reader_module
 from smartfocus.media.colour import i420_to_bgr
+from smartfocus.media.yuv import BT709_LIMITED, Yuv420Frame, YuvColour
 
 
 def _keyframe_indices(reader: VideoReader) -> list[int]:
@@ -172,6 +173,40 @@ def test_rotated_video_comes_out_upright(juggle_clip: Path, tmp_path: Path, degr
             expected = np.rot90(originals[index], k=degrees // 90)
             assert frame.shape == expected.shape
             assert np.abs(frame.astype(int) - expected).mean() < 3, f"frame {index}"
+            # The planes are turned alike: the same picture as the BGR read (up to the chroma
+            # interpolation's fixed-point rounding, which is not the same in both orientations).
+            planes = reader.read_yuv(index)
+            assert (planes.height, planes.width) == frame.shape[:2]
+            difference = np.abs(planes.to_bgr().astype(int) - frame)
+            assert difference.mean() < 0.25 and difference.max() <= 4, f"frame {index}"
+
+
+def test_yuv_planes_are_the_decoded_frames(dog_clip: Path) -> None:
+    """`read_yuv` gives the decoder's own planes (what `read` converts), in any order."""
+    with open_video(dog_clip) as reader:
+        assert reader.info.yuv420 == YuvColour(colorspace=1, full_range=False)
+        bgr = {index: reader.read(index) for index in (200, 3, 120)}
+        for index in (120, 3, 200):
+            planes = reader.read_yuv(index)
+            assert planes.data.shape == (1080, 1280) and planes.colour == reader.info.yuv420
+            np.testing.assert_array_equal(planes.to_bgr(), bgr[index])
+        streamed = dict(reader.yuv_frames(10, 13))
+        assert sorted(streamed) == [10, 11, 12]
+        np.testing.assert_array_equal(streamed[11].data, reader.read_yuv(11).data)
+
+
+def test_yuv_planes_of_frame_folders_and_odd_sizes(davis_dir: Path, tmp_path: Path) -> None:
+    with open_video(davis_dir / "bear" / "frames") as reader:  # 854x480 jpgs: converted to BT.709
+        assert reader.info.yuv420 == BT709_LIMITED
+        frame = reader.read(4)
+        np.testing.assert_array_equal(reader.read_yuv(4).data, Yuv420Frame.from_bgr(frame).data)
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    cv2.imwrite(str(odd / "0.png"), np.zeros((75, 101, 3), np.uint8))
+    with open_video(odd) as reader:
+        assert reader.info.yuv420 is None
+        with pytest.raises(ValueError, match="even sides"):
+            reader.read_yuv(0)
 
 
 def test_frame_folder(davis_dir: Path) -> None:

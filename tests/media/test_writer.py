@@ -8,11 +8,13 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 
 from smartfocus.errors import MediaError
 from smartfocus.media import VideoWriter, open_video, transcode
+from smartfocus.media.yuv import YuvColour
 
 
 def _top_level_boxes(path: Path) -> list[str]:
@@ -214,6 +216,57 @@ def test_progress_and_transform(davis_dir: Path, tmp_path: Path) -> None:
         with open_video(output) as result:
             assert np.abs(result.read(10).astype(int) - (255 - reader.read(10).astype(int))).mean() < 6
     assert calls[0] == (1, 82) and calls[-1] == (82, 82) and len(calls) == 82
+
+
+def _full_range_bt601_clip(source: Path, path: Path, frames: int) -> None:
+    """The first frames of `source` as a full-range (yuvj420p) BT.601 clip, like many phones write."""
+    with av.open(str(source)) as clip, av.open(str(path), "w") as output:
+        stream = output.add_stream("libx264", rate=24, options={"crf": "10", "preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuvj420p"
+        stream.codec_context.colorspace, stream.codec_context.color_range = 5, 2
+        for count, frame in enumerate(clip.decode(video=0)):
+            if count == frames:
+                break
+            converted = frame.reformat(format="yuvj420p", dst_colorspace=5, dst_color_range=2)
+            converted.pts, converted.time_base = count, Fraction(1, 24)
+            output.mux(stream.encode(converted))
+        output.mux(stream.encode(None))
+
+
+def test_transcode_keeps_the_sources_matrix_and_colours(dog_clip: Path, tmp_path: Path) -> None:
+    """Planes pass through: a BT.601 full-range source comes out BT.601 (limited range, which every
+    player takes) and looks the same; a transform can ask for the planes too."""
+    source = tmp_path / "bt601_full.mp4"
+    _full_range_bt601_clip(dog_clip, source, frames=8)
+    with open_video(source) as reader:
+        assert reader.info.yuv420 == YuvColour(colorspace=5, full_range=True)
+        seen = []
+        output = transcode(
+            reader, tmp_path / "out.mp4", transform=lambda _, f: seen.append(type(f).__name__) or f, yuv=True
+        )
+        with av.open(str(output)) as container:
+            context = container.streams.video[0].codec_context
+            assert (context.pix_fmt, context.colorspace, context.color_range) == ("yuv420p", 5, 1)
+        with open_video(output) as result:
+            assert result.info.yuv420 == YuvColour(colorspace=5, full_range=False)
+            for index in (0, 7):
+                difference = result.read(index).astype(int) - reader.read(index)
+                assert np.abs(difference).mean() < 2.5 and abs(difference.mean()) < 0.5, f"frame {index}"
+    assert seen == ["Yuv420Frame"] * 8
+
+
+def test_planes_need_even_sides(tmp_path: Path) -> None:
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    for index in range(2):
+        cv2.imwrite(str(folder / f"{index}.png"), np.full((75, 101, 3), 90, np.uint8))
+    with open_video(folder) as reader:
+        with pytest.raises(ValueError, match="even sides"):
+            transcode(reader, tmp_path / "out.mp4", transform=lambda _, f: f, yuv=True)
+        output = transcode(reader, tmp_path / "out.mp4")  # BGR frames, padded by the writer
+    assert not list(tmp_path.glob(".*partial*"))
+    with open_video(output) as result:
+        assert (result.info.width, result.info.height, len(result)) == (102, 76, 2)
 
 
 def test_output_in_missing_folder(tmp_path: Path) -> None:

@@ -22,6 +22,11 @@ _KR_KB = {1: (0.2126, 0.0722), 2: (0.299, 0.114), 5: (0.299, 0.114), 6: (0.299, 
 AVCOL_RANGE_JPEG = 2  # full range (0-255); anything else is limited (16-235 luma, 16-240 chroma)
 
 
+def luma_weights(colorspace: int) -> tuple[float, float]:
+    """(Kr, Kb) of a colour space this module converts (see `supported`)."""
+    return _KR_KB[colorspace]
+
+
 def supported(colorspace: int, width: int, height: int) -> bool:
     """Whether a yuv420p frame of this colour space and size can take the fast path."""
     return colorspace in _KR_KB and width % 2 == 0 and height % 2 == 0
@@ -50,6 +55,28 @@ def _to_bgr_matrix(colorspace: int, full_range: bool) -> np.ndarray:
     return np.column_stack([inverse, -inverse @ forward[:, 3]])
 
 
+def yuv_to_bgr(yuv: np.ndarray, colorspace: int, color_range: int) -> np.ndarray:
+    """(H, W, 3) uint8 Y, Cb, Cr (full-resolution chroma) -> (H, W, 3) uint8 BGR."""
+    return cv2.transform(yuv, _to_bgr_matrix(colorspace, color_range == AVCOL_RANGE_JPEG))
+
+
+def bgr_to_yuv(bgr: np.ndarray, colorspace: int, color_range: int) -> np.ndarray:
+    """(H, W, 3) uint8 BGR -> (H, W, 3) uint8 Y, Cb, Cr (no chroma subsampling)."""
+    return cv2.transform(bgr, _to_yuv_matrix(colorspace, color_range == AVCOL_RANGE_JPEG))
+
+
+@lru_cache(maxsize=4)
+def range_tables(from_full: bool, to_full: bool) -> tuple[np.ndarray, np.ndarray]:
+    """256-entry uint8 tables (luma, chroma) taking code values from one range to the other."""
+    code = np.arange(256, dtype=np.float64)
+    luma_full = code if from_full else (code - 16) * 255 / 219
+    chroma_full = code - 128 if from_full else (code - 128) * 255 / 224
+    luma = luma_full if to_full else luma_full * 219 / 255 + 16
+    chroma = (chroma_full if to_full else chroma_full * 224 / 255) + 128
+    luma_table, chroma_table = (np.clip(np.round(t), 0, 255).astype(np.uint8) for t in (luma, chroma))
+    return luma_table, chroma_table
+
+
 def i420_to_bgr(i420: np.ndarray, colorspace: int, color_range: int) -> np.ndarray:
     """An (H * 3 / 2, W) uint8 I420 image (PyAV's yuv420p `to_ndarray`) -> (H, W, 3) uint8 BGR."""
     height, width = i420.shape[0] * 2 // 3, i420.shape[1]
@@ -63,7 +90,7 @@ def i420_to_bgr(i420: np.ndarray, colorspace: int, color_range: int) -> np.ndarr
             cv2.resize(chroma[1], size, interpolation=cv2.INTER_LINEAR),
         ]
     )
-    return cv2.transform(yuv, _to_bgr_matrix(colorspace, color_range == AVCOL_RANGE_JPEG))
+    return yuv_to_bgr(yuv, colorspace, color_range)
 
 
 def bgr_to_i420(bgr: np.ndarray, colorspace: int = 1, color_range: int = 1) -> np.ndarray:

@@ -26,6 +26,7 @@ from av.video.stream import VideoStream
 
 from smartfocus.errors import MediaError
 from smartfocus.media import colour
+from smartfocus.media.yuv import BT709_LIMITED, Yuv420Frame, YuvColour
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
 DEFAULT_SEQUENCE_FPS = 25  # what ffmpeg's image2 demuxer assumes
@@ -50,10 +51,15 @@ class VideoInfo:
     rotation: int  # counter-clockwise degrees (0/90/180/270) from the display matrix, already applied
     has_audio: bool
     is_image_sequence: bool
+    # The colour of the frames `read_yuv` gives: the decoder's own 8-bit 4:2:0 planes where it has them
+    # (BT.601/709), else converted from BGR to BT.709. None when a side is odd (4:2:0 cannot hold it).
+    yuv420: YuvColour | None = None
 
 
 class _FrameSource(Protocol):
     def read(self, index: int) -> np.ndarray: ...
+
+    def read_yuv(self, index: int, yuv: YuvColour) -> Yuv420Frame: ...
 
     def close(self) -> None: ...
 
@@ -78,11 +84,34 @@ class VideoReader:
             raise IndexError(f"frame {index} is out of range for {self.info.path} (0..{len(self) - 1})")
         return self._source.read(index)
 
+    def read_yuv(self, index: int) -> Yuv420Frame:
+        """Frame `index` as YUV 4:2:0 planes in `info.yuv420`'s colour, upright; any index, any order.
+
+        Raises:
+            ValueError: the frames have an odd side (`info.yuv420` is None); use `read`.
+        """
+        if self.info.yuv420 is None:
+            raise ValueError(
+                f"{self.info.path} is {self.info.width}x{self.info.height}: 4:2:0 planes need even sides; "
+                "use read()"
+            )
+        if not 0 <= index < self.info.frame_count:
+            raise IndexError(f"frame {index} is out of range for {self.info.path} (0..{len(self) - 1})")
+        return self._source.read_yuv(index, self.info.yuv420)
+
     def frames(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """Yield `(index, frame)` from `start` up to `stop` (default: the end), decoding straight through."""
-        stop = self.info.frame_count if stop is None else min(stop, self.info.frame_count)
-        for index in range(max(start, 0), stop):
+        for index in self._indices(start, stop):
             yield index, self._source.read(index)
+
+    def yuv_frames(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, Yuv420Frame]]:
+        """`frames` as YUV 4:2:0 planes (see `read_yuv`)."""
+        for index in self._indices(start, stop):
+            yield index, self.read_yuv(index)
+
+    def _indices(self, start: int, stop: int | None) -> range:
+        stop = self.info.frame_count if stop is None else min(stop, self.info.frame_count)
+        return range(max(start, 0), stop)
 
     def close(self) -> None:
         self._source.close()
@@ -99,14 +128,27 @@ class VideoReader:
 def _to_bgr(frame: VideoFrame, reformatter: VideoReformatter) -> np.ndarray:
     """A decoded frame as BGR: 8-bit 4:2:0 BT.601/709 through `colour` (~3x faster), the rest through
     swscale's accurate path."""
-    if frame.format.name in ("yuv420p", "yuvj420p") and colour.supported(
+    yuv = _yuv_colour(frame)
+    if yuv is not None:
+        return colour.i420_to_bgr(frame.to_ndarray(), yuv.colorspace, yuv.color_range)
+    return reformatter.reformat(frame, format="bgr24", interpolation=TO_BGR_FLAGS).to_ndarray()
+
+
+def _yuv_colour(frame: VideoFrame) -> YuvColour | None:
+    """The colour of a decoded frame when its planes can be used as they are (8-bit 4:2:0, BT.601/709)."""
+    if frame.format.name not in ("yuv420p", "yuvj420p") or not colour.supported(
         frame.colorspace, frame.width, frame.height
     ):
-        full = frame.format.name == "yuvj420p" or frame.color_range == colour.AVCOL_RANGE_JPEG
-        return colour.i420_to_bgr(
-            frame.to_ndarray(), frame.colorspace, colour.AVCOL_RANGE_JPEG if full else frame.color_range
-        )
-    return reformatter.reformat(frame, format="bgr24", interpolation=TO_BGR_FLAGS).to_ndarray()
+        return None
+    full = frame.format.name == "yuvj420p" or frame.color_range == colour.AVCOL_RANGE_JPEG
+    return YuvColour(frame.colorspace, full_range=full)
+
+
+def _to_yuv(frame: VideoFrame, yuv: YuvColour, reformatter: VideoReformatter) -> Yuv420Frame:
+    """A decoded frame as 4:2:0 planes in colour `yuv`: as decoded when it matches, else via BGR."""
+    if _yuv_colour(frame) == yuv:
+        return Yuv420Frame(frame.to_ndarray(), yuv)
+    return Yuv420Frame.from_bgr(_to_bgr(frame, reformatter), yuv)
 
 
 def open_video(path: str | Path, *, fps: float | None = None) -> VideoReader:
@@ -250,6 +292,15 @@ class _FileSource:
         self._last = (index, image)
         return image.copy()
 
+    def read_yuv(self, index: int, yuv: YuvColour) -> Yuv420Frame:
+        frame = self._decode_to(index)
+        if frame is None:
+            raise MediaError(
+                f"{self._path}: frame {index} could not be decoded (truncated or damaged file?); "
+                "re-export the video"
+            )
+        return _to_yuv(frame, yuv, self._to_bgr).rotated(self.rotation)
+
     def close(self) -> None:
         self._decoded = None
         self._container.close()
@@ -380,6 +431,7 @@ def _reader_for_container(path: Path, container: InputContainer) -> VideoReader:
         rotation=rotation,
         has_audio=bool(container.streams.audio),
         is_image_sequence=False,
+        yuv420=(_yuv_colour(first) or BT709_LIMITED) if width % 2 == 0 and height % 2 == 0 else None,
     )
     return VideoReader(info, timing.timestamps, source)
 
@@ -451,6 +503,9 @@ class _SequenceSource:
             )
         return image
 
+    def read_yuv(self, index: int, yuv: YuvColour) -> Yuv420Frame:
+        return Yuv420Frame.from_bgr(self.read(index), yuv)
+
     def close(self) -> None:
         pass
 
@@ -503,6 +558,7 @@ def _open_sequence(folder: Path, fps: float | None) -> VideoReader:
         rotation=0,
         has_audio=False,
         is_image_sequence=True,
+        yuv420=BT709_LIMITED if width % 2 == 0 and height % 2 == 0 else None,
     )
     timestamps = np.array([float(n / rate) for n in range(count)], dtype=np.float64)
     return VideoReader(info, timestamps, _SequenceSource(files, (width, height)))

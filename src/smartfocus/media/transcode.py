@@ -17,8 +17,10 @@ import numpy as np
 
 from smartfocus.media.reader import VideoReader
 from smartfocus.media.writer import VideoWriter
+from smartfocus.media.yuv import BT709, Yuv420Frame
 
-FrameTransform = Callable[[int, np.ndarray], np.ndarray]  # (index, BGR frame) -> BGR frame, same size
+Frame = np.ndarray | Yuv420Frame  # a BGR array or YUV 4:2:0 planes
+FrameTransform = Callable[[int, Frame], Frame]  # (index, frame) -> frame of the same kind and size
 Progress = Callable[[int, int], None]  # (frames done, frames total)
 T = TypeVar("T")
 READ_AHEAD = 4  # decoded frames buffered ahead of the encoder
@@ -29,10 +31,15 @@ def transcode(
     output: Path,
     *,
     transform: FrameTransform | None = None,
+    yuv: bool = False,
     progress: Progress | None = None,
 ) -> Path:
     """Write `reader`'s frames (through `transform`) to `output` with its timestamps and audio.
 
+    `transform` gets BGR arrays, or with `yuv` the decoder's YUV 4:2:0 planes (`Yuv420Frame`; needs
+    `reader.info.yuv420`, i.e. even sides). Planes are ~4 ms a frame cheaper at 720p: nothing is
+    colour-converted, and untouched pixels are encoded exactly as decoded; the output keeps the
+    source's YUV matrix. Without a transform they are always used when the reader has them.
     Decoding runs one thread ahead of encoding (PyAV releases the GIL in both), so the two overlap.
     An exception from `transform` or `progress` (e.g. a cancel) aborts the output and propagates.
 
@@ -40,12 +47,22 @@ def transcode(
         The output path, written atomically: nothing is left there if anything fails.
     """
     info = reader.info
+    if yuv and info.yuv420 is None:
+        raise ValueError(f"{info.path} is {info.width}x{info.height}: 4:2:0 planes need even sides")
+    planar = info.yuv420 is not None and (yuv or transform is None)
     audio = info.path if info.has_audio and not info.is_image_sequence else None
     total = len(reader)
     writer = VideoWriter(
-        output, info.width, info.height, info.fps, timestamps=reader.timestamps, audio_source=audio
+        output,
+        info.width,
+        info.height,
+        info.fps,
+        timestamps=reader.timestamps,
+        audio_source=audio,
+        colorspace=info.yuv420.colorspace if planar and info.yuv420 else BT709,
     )
-    frames = read_ahead(reader.frames(), READ_AHEAD)
+    source: Iterator[tuple[int, Frame]] = reader.yuv_frames() if planar else reader.frames()
+    frames = read_ahead(source, READ_AHEAD)
     if transform is None:
         with writer, contextlib.closing(frames):
             for index, frame in frames:

@@ -23,17 +23,22 @@ from av.video.reformatter import ColorRange
 
 from smartfocus.errors import MediaError
 from smartfocus.media import colour
+from smartfocus.media.yuv import BT709, Yuv420Frame, YuvColour
 
 FINE_TIME_BASE = Fraction(1, 90000)  # MPEG's clock: exact for 24, 25, 30, 30000/1001, 50, 60 fps
 # Audio codecs an mp4 holds and Chromium/Firefox play; anything else is re-encoded to AAC.
 COPYABLE_AUDIO = frozenset({"aac", "mp3", "opus"})
-_BT709 = 1  # AVCOL_PRI_BT709 / AVCOL_TRC_BT709 / AVCOL_SPC_BT709
+_UNSPECIFIED = 2  # AVCOL_PRI / AVCOL_TRC / AVCOL_SPC "unspecified"
 _LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 _Packets = Generator[tuple[float, Packet], None, None]  # (start in seconds, packet ready to mux)
 
 
 class VideoWriter:
-    """Encode BGR frames to an H.264 mp4 with the source's timing and audio; a context manager.
+    """Encode frames to an H.264 mp4 with the source's timing and audio; a context manager.
+
+    Frames are BGR arrays or `Yuv420Frame`s. The output is limited-range 4:2:0 tagged with
+    `colorspace`'s matrix: planes already in that matrix are encoded as they are (a full-range source
+    only has its range mapped), so a render on planes keeps the source's colours exactly.
 
     Odd widths or heights are padded by one row/column replicating the edge: yuv420p needs even
     sizes and H.264 can only crop in steps of two there, so padding keeps every source pixel (cropping
@@ -54,6 +59,7 @@ class VideoWriter:
         audio_source: str | Path | None = None,
         crf: int = 18,
         preset: str = "veryfast",
+        colorspace: int = BT709,
     ) -> None:
         """Open the output.
 
@@ -66,6 +72,9 @@ class VideoWriter:
                 to AAC when mp4 cannot hold it), aligned so that its first video frame is at t=0; a
                 file without audio adds none.
             crf, preset: libx264 quality and speed.
+            colorspace: the YUV matrix to tag and encode in (FFmpeg's AVColorSpace: 1 = BT.709,
+                5/6 = BT.601, 2 = unspecified, which players read as they read the source); pass the
+                source's (`VideoInfo.yuv420`) to keep its planes as they are.
 
         Raises:
             MediaError: the output folder is missing or not writable, or the audio source is unreadable.
@@ -76,6 +85,11 @@ class VideoWriter:
         fps = fps if isinstance(fps, Fraction) else Fraction(fps).limit_denominator(1001)
         if fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
+        if not colour.supported(colorspace, 2, 2):
+            raise ValueError(
+                f"colorspace {colorspace} is not one of BT.709 (1), BT.601 (5, 6) or unspecified (2)"
+            )
+        self.colour = YuvColour(colorspace, full_range=False)
         if not self.path.parent.is_dir():
             raise MediaError(f"{self.path}: the folder {self.path.parent} does not exist; create it first")
         self.width, self.height = width, height
@@ -99,39 +113,49 @@ class VideoWriter:
             self._video.codec_context.time_base = self._time_base
             self._video.codec_context.options = {"crf": str(crf), "preset": preset}
             context = self._video.codec_context
-            context.color_primaries = context.color_trc = context.colorspace = _BT709
+            context.colorspace = colorspace
+            context.color_primaries = context.color_trc = BT709 if colorspace == BT709 else _UNSPECIFIED
             context.color_range = int(ColorRange.MPEG)
             self._audio = _AudioCarry.open(Path(audio_source), self._container) if audio_source else None
         except BaseException:
             self.abort()
             raise
 
-    def write(self, frame_bgr: np.ndarray) -> None:
-        """Encode the next frame (HxWx3 uint8 BGR, the size given at construction)."""
+    def write(self, frame: np.ndarray | Yuv420Frame) -> None:
+        """Encode the next frame: HxWx3 uint8 BGR or a `Yuv420Frame`, the size given at construction."""
         if self._done:
             raise ValueError(f"{self.path}: the writer is already closed")
-        if frame_bgr.shape != (self.height, self.width, 3) or frame_bgr.dtype != np.uint8:
-            raise ValueError(
-                f"frame must be {self.height}x{self.width}x3 uint8, got {frame_bgr.shape} {frame_bgr.dtype}"
-            )
         if self._pts is not None and self._count >= len(self._pts):
             raise ValueError(f"{self.path}: more frames than the {len(self._pts)} timestamps given")
-        if any(self._pad):
-            frame_bgr = cv2.copyMakeBorder(frame_bgr, 0, self._pad[0], 0, self._pad[1], cv2.BORDER_REPLICATE)
-        frame = av.VideoFrame.from_ndarray(
-            colour.bgr_to_i420(np.ascontiguousarray(frame_bgr), _BT709, int(ColorRange.MPEG)),
-            format="yuv420p",
-        )
+        encoded = av.VideoFrame.from_ndarray(self._planes(frame), format="yuv420p")
         pts = self._count if self._pts is None else self._pts[self._count]
-        frame.pts, frame.time_base = pts, self._time_base
+        encoded.pts, encoded.time_base = pts, self._time_base
         self._count += 1
         try:
-            self._mux_video(self._video.encode(frame))
+            self._mux_video(self._video.encode(encoded))
             if self._audio is not None:
                 self._audio.mux_until(float(pts * self._time_base))
         except (av.FFmpegError, OSError) as error:
             self.abort()
             raise MediaError(f"{self.path}: writing failed ({_reason(error)}); check disk space") from None
+
+    def _planes(self, frame: np.ndarray | Yuv420Frame) -> np.ndarray:
+        """The frame as an I420 array in the output's colour (padded to even sides)."""
+        if isinstance(frame, Yuv420Frame):
+            if (frame.height, frame.width) != (self.height, self.width):
+                raise ValueError(
+                    f"frame must be {self.width}x{self.height}, got {frame.width}x{frame.height}"
+                )
+            return frame.to_colour(self.colour).data
+        if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
+            raise ValueError(
+                f"frame must be {self.height}x{self.width}x3 uint8, got {frame.shape} {frame.dtype}"
+            )
+        if any(self._pad):
+            frame = cv2.copyMakeBorder(frame, 0, self._pad[0], 0, self._pad[1], cv2.BORDER_REPLICATE)
+        return colour.bgr_to_i420(
+            np.ascontiguousarray(frame), self.colour.colorspace, self.colour.color_range
+        )
 
     def close(self) -> Path:
         """Flush the encoder, mux the rest of the audio, and move the file into place."""
