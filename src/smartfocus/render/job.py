@@ -15,12 +15,12 @@ import cv2
 import numpy as np
 
 from smartfocus.errors import MediaError
-from smartfocus.focus.timeline import FocusState, FocusTimeline
+from smartfocus.focus.timeline import FocusTimeline
 from smartfocus.media.reader import VideoReader
-from smartfocus.media.transcode import transcode
-from smartfocus.render.compositor import LensSettings, composite
-from smartfocus.render.matte import MatteStabilizer, refine_matte
-from smartfocus.vision.instances import upsample_mask
+from smartfocus.media.transcode import Frame, transcode
+from smartfocus.render.compositor import LensSettings
+from smartfocus.render.frame import focus_frame
+from smartfocus.render.matte import MatteStabilizer
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -47,21 +47,16 @@ def render_video(
     matte_tmp = _prepare_matte_dir(matte_dir) if matte_dir else None
     stabilizer = MatteStabilizer()
 
-    def focus_frame(index: int, frame: np.ndarray) -> np.ndarray:
-        state = timeline.state(index)
-        subject = upsample_mask(state.subject_matte, size)
-        if refine and subject.any():
-            # stabilised at the half resolution refinement works at (4x fewer pixels), upsampled once
-            stable = stabilizer.update(refine_matte(frame, subject, full_resolution=False))
-            subject = cv2.resize(stable, size, interpolation=cv2.INTER_LINEAR)
+    def render_frame(index: int, frame: Frame) -> Frame:
+        focused = focus_frame(frame, timeline.state(index), lens, refine=refine, stabilizer=stabilizer)
         if matte_tmp is not None:
-            png = np.clip(subject * 255 + 0.5, 0, 255).astype(np.uint8)
+            png = np.clip(focused.subject_matte(size) * 255 + 0.5, 0, 255).astype(np.uint8)
             cv2.imwrite(str(matte_tmp / f"{index:05d}.png"), png)
-        matte = sharp_matte(state, subject, frame, size, refine)
-        return composite(frame, matte, LensSettings(strength=lens.strength * state.strength))
+        return focused.image
 
     try:
-        transcode(reader, output, transform=focus_frame, progress=progress)
+        planar = reader.info.yuv420 is not None  # the render works on planes wherever it can
+        transcode(reader, output, transform=render_frame, yuv=planar, progress=progress)
     except BaseException:
         if matte_tmp is not None:
             shutil.rmtree(matte_tmp, ignore_errors=True)
@@ -70,19 +65,6 @@ def render_video(
         shutil.rmtree(matte_dir, ignore_errors=True)
         os.replace(matte_tmp, matte_dir)
     return output
-
-
-def sharp_matte(
-    state: FocusState, subject: np.ndarray, frame: np.ndarray, size: tuple[int, int], refine: bool
-) -> np.ndarray:
-    """What stays sharp: the subject matte, unless a rack focus is mid-way (then the weighted one).
-
-    Shared with the preview (render/preview.py), so a preview frame and the rendered frame agree.
-    """
-    if np.array_equal(state.matte, state.subject_matte):
-        return subject
-    weighted = upsample_mask(state.matte, size)
-    return refine_matte(frame, weighted) if refine and weighted.any() else weighted
 
 
 def _prepare_matte_dir(matte_dir: Path) -> Path:

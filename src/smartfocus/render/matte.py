@@ -7,6 +7,8 @@ to frame. `refine_matte` snaps them to the frame's real edges with a fast guided
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
@@ -57,19 +59,60 @@ def refine_matte(frame_bgr: np.ndarray, coarse: np.ndarray, *, full_resolution: 
     if frame_bgr.shape[:2] != coarse.shape:
         raise ValueError(f"matte of shape {coarse.shape} does not match a frame of {frame_bgr.shape[:2]}")
     h, w = coarse.shape
+    half = (max(1, round(w / 2)), max(1, round(h / 2)))
+    sx, sy = w / half[0], h / half[1]
+
+    def frame_half(x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+        # Downscale only the crop of the frame (the costliest full-resolution pass otherwise).
+        crop = frame_bgr[int(y0 * sy) : int(np.ceil(y1 * sy)), int(x0 * sx) : int(np.ceil(x1 * sx))]
+        return cv2.resize(crop, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+
+    matte = _refine(frame_half, half, coarse, (w, h))
+    if not full_resolution:
+        return matte
+    # Upsampling from half resolution is the light (~1 px) feather the blend wants.
+    return cv2.resize(matte, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def refine_matte_half(
+    frame_half_bgr: np.ndarray, coarse: np.ndarray, frame_size: tuple[int, int]
+) -> np.ndarray:
+    """`refine_matte(..., full_resolution=False)` for a caller that already has the frame at half size.
+
+    Args:
+        frame_half_bgr: (H/2, W/2, 3) uint8, the frame of `frame_size` = (W, H) at half resolution.
+        coarse: float32 matte in [0, 1] at any resolution (it is first reduced to the filter's grid).
+
+    Returns:
+        (H/2, W/2) float32 matte in [0, 1].
+    """
+    half = (frame_half_bgr.shape[1], frame_half_bgr.shape[0])
+    return _refine(lambda x0, y0, x1, y1: frame_half_bgr[y0:y1, x0:x1], half, coarse, frame_size)
+
+
+def _refine(
+    frame_half: Callable[[int, int, int, int], np.ndarray],
+    half: tuple[int, int],
+    coarse: np.ndarray,
+    frame_size: tuple[int, int],
+) -> np.ndarray:
+    """The guided filter of `refine_matte`, applied at the `half` = (width, height) resolution.
+
+    `frame_half(x0, y0, x1, y1)` gives that box of the half-resolution frame: only the subject's
+    neighbourhood is ever asked for.
+    """
+    w, h = frame_size
     short = min(h, w)
     # The model is fitted at ~GUIDE_SHORT_SIDE and applied at half the frame's resolution.
-    half = (max(1, round(w / 2)), max(1, round(h / 2)))
     scale = max(1, round(short / GUIDE_SHORT_SIDE))
     small = (max(1, round(w / scale)), max(1, round(h / scale)))
     radius = max(1, round(GUIDE_RADIUS * short / scale))
 
     p = cv2.resize(coarse.astype(np.float32, copy=False), small, interpolation=cv2.INTER_AREA)
     reach = 4 * radius + 1  # how far two passes of fit + coefficient smoothing can move an edge
-    out_h, out_w = (h, w) if full_resolution else half[::-1]
     x, y, box_w, box_h = cv2.boundingRect((p > 0).astype(np.uint8))
     if box_w == 0:
-        return np.zeros((out_h, out_w), np.float32)
+        return np.zeros(half[::-1], np.float32)
     # The crop, in working (small) pixels, with a margin no filter window from the subject reaches past.
     margin = 2 * reach
     x0, y0 = max(0, x - margin), max(0, y - margin)
@@ -80,11 +123,8 @@ def refine_matte(frame_bgr: np.ndarray, coarse: np.ndarray, *, full_resolution: 
     hx1, hy1 = min(half[0], int(np.ceil(x1 * fx))), min(half[1], int(np.ceil(y1 * fy)))
     crop_half = (hx1 - hx0, hy1 - hy0)
 
-    # Downscale only the crop of the frame (the costliest full-resolution pass otherwise).
-    sx, sy = w / half[0], h / half[1]
-    frame_crop = frame_bgr[int(hy0 * sy) : int(np.ceil(hy1 * sy)), int(hx0 * sx) : int(np.ceil(hx1 * sx))]
-    frame_half = cv2.resize(frame_crop, crop_half, interpolation=cv2.INTER_AREA)
-    guide_small = cv2.resize(frame_half, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+    frame_crop = frame_half(hx0, hy0, hx1, hy1)
+    guide_small = cv2.resize(frame_crop, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
     guide = _Guide(guide_small, radius)
     p = p[y0:y1, x0:x1]
     peak = cv2.dilate(p, np.ones((2 * reach + 1, 2 * reach + 1), np.uint8))
@@ -94,14 +134,11 @@ def refine_matte(frame_bgr: np.ndarray, coarse: np.ndarray, *, full_resolution: 
     for _ in range(GUIDE_PASSES - 1):
         p = _smoothstep(CONTRAST_LOW, CONTRAST_HIGH, _apply(guide.fit(p), guide_small))
     coeffs = cv2.resize(guide.fit(p), crop_half, interpolation=cv2.INTER_LINEAR)
-    matte_crop = _smoothstep(CONTRAST_LOW, CONTRAST_HIGH, _apply(coeffs, frame_half))
+    matte_crop = _smoothstep(CONTRAST_LOW, CONTRAST_HIGH, _apply(coeffs, frame_crop))
     matte_crop *= cv2.resize(peak, crop_half, interpolation=cv2.INTER_LINEAR)
     matte = np.zeros(half[::-1], np.float32)
     matte[hy0:hy1, hx0:hx1] = matte_crop
-    if not full_resolution:
-        return matte
-    # Upsampling from half resolution is the light (~1 px) feather the blend wants.
-    return cv2.resize(matte, (w, h), interpolation=cv2.INTER_LINEAR)
+    return matte
 
 
 class _Guide:

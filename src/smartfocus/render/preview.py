@@ -10,22 +10,15 @@ import cv2
 import numpy as np
 
 from smartfocus.focus.timeline import FocusState
-from smartfocus.render.compositor import LensSettings, composite
-from smartfocus.render.job import sharp_matte
-from smartfocus.render.matte import refine_matte
-from smartfocus.vision.instances import upsample_mask
+from smartfocus.render.compositor import LensSettings
+from smartfocus.render.frame import focus_frame
 
 
 def render_frame(
     frame_bgr: np.ndarray, state: FocusState, lens: LensSettings, *, refine: bool = True
 ) -> np.ndarray:
     """`frame_bgr` with everything but the subjects of `state` blurred, as the render would show it."""
-    size = (frame_bgr.shape[1], frame_bgr.shape[0])
-    subject = upsample_mask(state.subject_matte, size)
-    if refine and subject.any():
-        subject = refine_matte(frame_bgr, subject)
-    matte = sharp_matte(state, subject, frame_bgr, size, refine)
-    return composite(frame_bgr, matte, LensSettings(strength=lens.strength * state.strength))
+    return focus_frame(frame_bgr, state, lens, refine=refine).image
 
 
 def mask_png(grid_matte: np.ndarray) -> bytes:
