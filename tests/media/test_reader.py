@@ -190,6 +190,9 @@ def test_yuv_planes_are_the_decoded_frames(dog_clip: Path) -> None:
             planes = reader.read_yuv(index)
             assert planes.data.shape == (1080, 1280) and planes.colour == reader.info.yuv420
             np.testing.assert_array_equal(planes.to_bgr(), bgr[index])
+            # A small copy made plane by plane is the full frame, shrunk.
+            small = cv2.resize(bgr[index], (320, 180), interpolation=cv2.INTER_LINEAR).astype(int)
+            assert np.abs(planes.resized_bgr((320, 180)).astype(int) - small).mean() < 1.0
         streamed = dict(reader.yuv_frames(10, 13))
         assert sorted(streamed) == [10, 11, 12]
         np.testing.assert_array_equal(streamed[11].data, reader.read_yuv(11).data)

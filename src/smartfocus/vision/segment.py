@@ -92,10 +92,10 @@ class FrameTracker:
         """`update` for consecutive frames, with one batched model call: on a 2-core CPU a batch
         of 8 costs ~30% less per frame than single frames. Association stays frame by frame.
 
-        Frames may come at any size with the video's shape (a half-resolution copy costs less to
-        make): each is shrunk here, once, to the model's input size, which is also the mask grid the
-        appearance histograms are taken on (they were area-averaged before: nearly the same colours).
-        Boxes come back in the video's pixels.
+        Frames may come at any size with the video's shape, best already at the mask grid's size
+        (`self.grid`, the model's input size without letterbox padding; see
+        `Yuv420Frame.resized_bgr`): others are shrunk here, once, and that image also gives the
+        appearance histograms. Boxes come back in the video's pixels.
         """
         images = [self._model_input(frame) for frame in frames_bgr]
         seg = self.segmenter
