@@ -67,3 +67,69 @@ def test_odd_and_even_frame_sizes_both_render(davis_dir: Path, model_path: Path,
         # (~11: much of the background is flat path and lawn).
         assert change[inside].mean() < 6, kind
         assert change[outside].mean() > 2 * change[inside].mean(), kind
+
+
+def test_compositing_on_several_threads_changes_nothing(
+    davis_dir: Path, model_path: Path, tmp_path: Path
+) -> None:
+    """Machines with cores to spare composite several frames at once (the stabiliser still runs in
+    frame order): the video and the mattes are the same as from one thread."""
+    import numpy as np
+
+    from smartfocus.render.compositor import LensSettings
+    from smartfocus.render.job import render_video
+
+    # A rack focus from the girl to the swing's frame, so the rack mix is exercised too.
+    plan = smartfocus.FocusPlan().focus(0, (481, 283)).focus(30, (650, 120))
+    with smartfocus.open_video(davis_dir / "swing" / "frames", model=model_path) as video:
+        timeline = video.timeline(plan)
+        for workers in (1, 3):
+            render_video(
+                video.reader,
+                tmp_path / f"{workers}.mp4",
+                timeline,
+                LensSettings(0.7),
+                matte_dir=tmp_path / f"mattes{workers}",
+                workers=workers,
+            )
+    with (
+        smartfocus.media.open_video(tmp_path / "1.mp4") as one,
+        smartfocus.media.open_video(tmp_path / "3.mp4") as three,
+    ):
+        assert len(one) == len(three) == 60
+        for (_, a), (_, b) in zip(one.frames(), three.frames(), strict=True):
+            np.testing.assert_array_equal(a, b)
+    for png in sorted((tmp_path / "mattes1").glob("*.png")):
+        assert png.read_bytes() == (tmp_path / "mattes3" / png.name).read_bytes(), png.name
+    assert len(list((tmp_path / "mattes3").glob("*.png"))) == 60
+
+
+def test_a_cancel_stops_the_compositing_threads_and_leaves_nothing(
+    davis_dir: Path, model_path: Path, tmp_path: Path
+) -> None:
+    import threading
+
+    from smartfocus.render.compositor import LensSettings
+    from smartfocus.render.job import render_video
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel_at_frame_20(done: int, total: int) -> None:
+        if done == 20:
+            raise Cancelled
+
+    with smartfocus.open_video(davis_dir / "swing" / "frames", model=model_path) as video:
+        timeline = video.timeline(smartfocus.FocusPlan().focus(0, (481, 283)))
+        with pytest.raises(Cancelled):
+            render_video(
+                video.reader,
+                tmp_path / "out.mp4",
+                timeline,
+                LensSettings(0.7),
+                matte_dir=tmp_path / "mattes",
+                progress=cancel_at_frame_20,
+                workers=3,
+            )
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    assert not [t for t in threading.enumerate() if t.name.startswith("smartfocus-render")]

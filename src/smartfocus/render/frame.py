@@ -35,6 +35,18 @@ class FocusedFrame(Generic[Frame]):
         return cv2.resize(self.subject_half, size, interpolation=cv2.INTER_LINEAR)
 
 
+@dataclass(frozen=True)
+class PreparedFrame(Generic[Frame]):
+    """A frame with its mattes refined, before stabilisation and compositing (see `focus_frame`)."""
+
+    frame: Frame
+    state: FocusState
+    size: tuple[int, int]  # (width, height) of the frame
+    half_bgr: np.ndarray  # the frame at half resolution, what the mattes are refined against
+    subject_half: np.ndarray  # the subjects' matte, refined, not yet stabilised
+    rack_half: np.ndarray | None  # while a rack focus is mid-way, its mix of mattes (refined)
+
+
 def focus_frame(
     frame: Frame,
     state: FocusState,
@@ -45,6 +57,9 @@ def focus_frame(
 ) -> FocusedFrame[Frame]:
     """`frame` with everything but the subjects of `state` blurred.
 
+    The three steps (`prepare_frame`, the stabiliser, `finish_frame`) can also be run apart: the
+    first and last depend on their frame alone, so a render may run them on several frames at once.
+
     Args:
         frame: a `Yuv420Frame`, or an (H, W, 3) uint8 BGR array; the result is of the same kind.
         state: the focus timeline at this frame (subject matte, rack mix, blur strength).
@@ -53,6 +68,12 @@ def focus_frame(
         stabilizer: the render's temporal smoothing, one per video in frame order; None for a frame
             on its own (a preview).
     """
+    prepared = prepare_frame(frame, state, refine=refine)
+    return finish_frame(prepared, lens, stabilise(prepared, stabilizer) if refine else prepared.subject_half)
+
+
+def prepare_frame(frame: Frame, state: FocusState, *, refine: bool = True) -> PreparedFrame[Frame]:
+    """The frame's mattes at half resolution, refined against it when `refine` (but not stabilised)."""
     if isinstance(frame, Yuv420Frame):
         size = (frame.width, frame.height)
         half_bgr = frame.half_bgr()
@@ -63,19 +84,33 @@ def focus_frame(
     subject = upsample_mask(state.subject_matte, half)
     if refine and subject.any():
         subject = refine_matte_half(half_bgr, subject, size)
-        if stabilizer is not None:
-            subject = stabilizer.update(subject)
-    matte = subject
+    rack = None
     if not np.array_equal(state.matte, state.subject_matte):  # a rack focus is mid-way: its mix
-        matte = upsample_mask(state.matte, half)
-        if refine and matte.any():
-            matte = refine_matte_half(half_bgr, matte, size)
-    strength = LensSettings(strength=lens.strength * state.strength)
+        rack = upsample_mask(state.matte, half)
+        if refine and rack.any():
+            rack = refine_matte_half(half_bgr, rack, size)
+    return PreparedFrame(frame, state, size, half_bgr, subject, rack)
+
+
+def stabilise(prepared: PreparedFrame[Frame], stabilizer: MatteStabilizer | None) -> np.ndarray:
+    """The subject matte smoothed against the previous frames' (call in frame order)."""
+    if stabilizer is None or not prepared.subject_half.any():
+        return prepared.subject_half
+    return stabilizer.update(prepared.subject_half)
+
+
+def finish_frame(
+    prepared: PreparedFrame[Frame], lens: LensSettings, subject_half: np.ndarray
+) -> FocusedFrame[Frame]:
+    """Composite the prepared frame with `subject_half` (its stabilised subject matte) sharp."""
+    matte = subject_half if prepared.rack_half is None else prepared.rack_half
+    strength = LensSettings(strength=lens.strength * prepared.state.strength)
+    frame = prepared.frame
     if isinstance(frame, Yuv420Frame):
-        image = composite_yuv(frame, half_bgr, matte, strength)
+        image = composite_yuv(frame, prepared.half_bgr, matte, strength)
     else:
-        image = composite(frame, cv2.resize(matte, size, interpolation=cv2.INTER_LINEAR), strength)
-    return FocusedFrame(image, subject)
+        image = composite(frame, cv2.resize(matte, prepared.size, interpolation=cv2.INTER_LINEAR), strength)
+    return FocusedFrame(image, subject_half)
 
 
 def _half(size: tuple[int, int]) -> tuple[int, int]:

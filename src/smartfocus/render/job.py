@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -19,10 +21,11 @@ from smartfocus.focus.timeline import FocusTimeline
 from smartfocus.media.reader import VideoReader
 from smartfocus.media.transcode import Frame, transcode
 from smartfocus.render.compositor import LensSettings
-from smartfocus.render.frame import focus_frame
+from smartfocus.render.frame import PreparedFrame, finish_frame, prepare_frame, stabilise
 from smartfocus.render.matte import MatteStabilizer
 
 ProgressCallback = Callable[[int, int], None]
+MAX_WORKERS = 8
 
 
 def render_video(
@@ -34,29 +37,24 @@ def render_video(
     refine: bool = True,
     matte_dir: Path | None = None,
     progress: ProgressCallback | None = None,
+    workers: int | None = None,
 ) -> Path:
     """Write `output` (H.264 with the source's audio and timing) and, with `matte_dir`, one 8-bit PNG
     matte per frame (`00000.png`, 255 = subject). Without a timeline the video is only transcoded.
+
+    `workers`: frames composited at once (default `default_workers()`); the output is the same for
+    any number.
 
     Outputs appear only when complete: the video through the writer's temp file, the mattes in a
     temp folder renamed at the end.
     """
     if timeline is None:
         return transcode(reader, output, progress=progress)
-    size = (reader.info.width, reader.info.height)
     matte_tmp = _prepare_matte_dir(matte_dir) if matte_dir else None
-    stabilizer = MatteStabilizer()
-
-    def render_frame(index: int, frame: Frame) -> Frame:
-        focused = focus_frame(frame, timeline.state(index), lens, refine=refine, stabilizer=stabilizer)
-        if matte_tmp is not None:
-            png = np.clip(focused.subject_matte(size) * 255 + 0.5, 0, 255).astype(np.uint8)
-            cv2.imwrite(str(matte_tmp / f"{index:05d}.png"), png)
-        return focused.image
-
+    stream = _FocusStream(timeline, lens, refine, matte_tmp, workers or default_workers())
     try:
         planar = reader.info.yuv420 is not None  # the render works on planes wherever it can
-        transcode(reader, output, transform=render_frame, yuv=planar, progress=progress)
+        transcode(reader, output, stream=stream, yuv=planar, progress=progress)
     except BaseException:
         if matte_tmp is not None:
             shutil.rmtree(matte_tmp, ignore_errors=True)
@@ -65,6 +63,76 @@ def render_video(
         shutil.rmtree(matte_dir, ignore_errors=True)
         os.replace(matte_tmp, matte_dir)
     return output
+
+
+def default_workers() -> int:
+    """Frames to composite at once: half the cores (decoding and x264 need the rest), 1 on 2 cores,
+    where a second compositing thread only competes with the encoder."""
+    return max(1, min(MAX_WORKERS, (os.cpu_count() or 1) // 2))
+
+
+class _FocusStream:
+    """The render's frames through `render.frame`: preparing and finishing frames on `workers`
+    threads (OpenCV and numpy release the GIL), the stabiliser between them in frame order."""
+
+    def __init__(
+        self,
+        timeline: FocusTimeline,
+        lens: LensSettings,
+        refine: bool,
+        matte_dir: Path | None,
+        workers: int,
+    ) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        self.timeline, self.lens, self.refine = timeline, lens, refine
+        self.matte_dir = matte_dir
+        self.workers = workers
+
+    def __call__(self, frames: Iterator[tuple[int, Frame]]) -> Iterator[tuple[int, Frame]]:
+        stabilizer = MatteStabilizer()
+        if self.workers == 1:
+            for index, frame in frames:
+                prepared = prepare_frame(frame, self.timeline.state(index), refine=self.refine)
+                yield index, self._finish(index, prepared, self._stable(prepared, stabilizer))
+            return
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="smartfocus-render")
+        preparing: deque[tuple[int, Future[PreparedFrame[Frame]]]] = deque()
+        finishing: deque[tuple[int, Future[Frame]]] = deque()
+
+        def stabilise_oldest() -> None:
+            index, future = preparing.popleft()
+            prepared = future.result()
+            finishing.append(
+                (index, pool.submit(self._finish, index, prepared, self._stable(prepared, stabilizer)))
+            )
+
+        try:
+            for index, frame in frames:
+                state = self.timeline.state(index)
+                preparing.append((index, pool.submit(prepare_frame, frame, state, refine=self.refine)))
+                if len(preparing) > self.workers:
+                    stabilise_oldest()
+                if len(finishing) > self.workers:
+                    done, future = finishing.popleft()
+                    yield done, future.result()
+            while preparing:
+                stabilise_oldest()
+            while finishing:
+                done, future = finishing.popleft()
+                yield done, future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _stable(self, prepared: PreparedFrame[Frame], stabilizer: MatteStabilizer) -> np.ndarray:
+        return stabilise(prepared, stabilizer) if self.refine else prepared.subject_half
+
+    def _finish(self, index: int, prepared: PreparedFrame[Frame], subject_half: np.ndarray) -> Frame:
+        focused = finish_frame(prepared, self.lens, subject_half)
+        if self.matte_dir is not None:
+            png = np.clip(focused.subject_matte(prepared.size) * 255 + 0.5, 0, 255).astype(np.uint8)
+            cv2.imwrite(str(self.matte_dir / f"{index:05d}.png"), png)
+        return focused.image
 
 
 def _prepare_matte_dir(matte_dir: Path) -> Path:
