@@ -109,6 +109,21 @@ class VideoReader:
         for index in self._indices(start, stop):
             yield index, self.read_yuv(index)
 
+    def small_frames(
+        self, size: tuple[int, int], interpolation: int = cv2.INTER_AREA
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """`frames` shrunk to `size` = (width, height) with `interpolation` (bilinear or area).
+
+        A video file's are made from the decoder's YUV planes, each plane resized before the colour
+        conversion: the same picture as resizing the BGR frame, without converting all of it.
+        """
+        if self.info.yuv420 is not None and not self.info.is_image_sequence:
+            for index, frame in self.yuv_frames():
+                yield index, frame.resized_bgr(size, interpolation)
+            return
+        for index, image in self.frames():
+            yield index, cv2.resize(image, size, interpolation=interpolation)
+
     def _indices(self, start: int, stop: int | None) -> range:
         stop = self.info.frame_count if stop is None else min(stop, self.info.frame_count)
         return range(max(start, 0), stop)

@@ -103,13 +103,13 @@ class Yuv420Frame:
         cb, cr = self.chroma
         return colour.yuv_to_bgr(cv2.merge([luma, cb, cr]), self.colour.colorspace, self.colour.color_range)
 
-    def resized_bgr(self, size: tuple[int, int]) -> np.ndarray:
-        """The frame as BGR at `size` = (width, height), each plane resized (bilinear) before the
-        colour conversion: the same picture as resizing the full BGR frame (both steps are linear),
-        for a fraction of the cost when `size` is small (what the model sees during an analysis).
+    def resized_bgr(self, size: tuple[int, int], interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+        """The frame as BGR at `size` = (width, height), each plane resized (bilinear or area, both
+        linear) before the colour conversion: the same picture as resizing the full BGR frame, for a
+        fraction of the cost when `size` is small (what the model sees during an analysis).
         """
         cb, cr = self.chroma
-        planes = [cv2.resize(plane, size, interpolation=cv2.INTER_LINEAR) for plane in (self.y, cb, cr)]
+        planes = [cv2.resize(plane, size, interpolation=interpolation) for plane in (self.y, cb, cr)]
         return colour.yuv_to_bgr(cv2.merge(planes), self.colour.colorspace, self.colour.color_range)
 
     def rotated(self, degrees: int) -> Yuv420Frame:

@@ -13,7 +13,8 @@ remaining frames in that direction are invisible, never a guess.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -21,10 +22,12 @@ import numpy as np
 
 from smartfocus.errors import SelectionError
 from smartfocus.media.reader import VideoReader
+from smartfocus.media.transcode import read_ahead
 from smartfocus.vision.instances import appearance_histograms
 from smartfocus.vision.region import ClickSegmenter, Point, RegionTrack, grabcut, keep_seeded
 
 ProgressCallback = Callable[[int, int], None]  # (frames done, frames total); raise in it to cancel
+FLOWS_AHEAD = 4  # steps of optical flow computed ahead of the edge re-fits
 
 
 @dataclass(frozen=True)
@@ -40,12 +43,21 @@ class PropagationSettings:
     min_pixels: int = 12  # a region smaller than this (work pixels) has left the frame
 
 
+def _flows(
+    grey: Sequence[np.ndarray], steps: range, direction: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Dense DIS flow (backward, forward) between each frame of `steps` and the one before it."""
+    flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # one per thread
+    for frame in steps:
+        before, now = grey[frame - direction], grey[frame]
+        yield flow.calc(now, before, None), flow.calc(before, now, None)
+
+
 class RegionPropagator:
     """Carries one mask through a list of frames (all at one resolution, BGR)."""
 
     def __init__(self, settings: PropagationSettings | None = None) -> None:
         self.settings = settings or PropagationSettings()
-        self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
 
     def propagate(
         self,
@@ -68,32 +80,33 @@ class RegionPropagator:
         done = 0
         for direction in (1, -1):
             current = mask
-            frame = start + direction
-            while 0 <= frame < count:
-                previous, previous_mask = frame - direction, current
-                current, score = self._step(frames[frame], grey[previous], grey[frame], current)
-                score = min(score, self._plausibility(frames[frame], current, previous_mask, reference))
-                done += 1
-                if progress:
-                    progress(done, count - 1)
-                if score <= 0:
-                    break
-                masks[frame], visible[frame], confidence[frame] = current, True, score
-                frame += direction
+            steps = range(start + direction, count if direction > 0 else -1, direction)
+            # The flow does not depend on the region, so a thread computes it ahead while this one
+            # re-fits the edges (both release the GIL): ~1/3 off the time of following a region.
+            with contextlib.closing(read_ahead(_flows(grey, steps, direction), FLOWS_AHEAD)) as flows:
+                for frame, (backward, forward) in zip(steps, flows, strict=False):
+                    previous_mask = current
+                    current, score = self._step(frames[frame], backward, forward, current)
+                    score = min(score, self._plausibility(frames[frame], current, previous_mask, reference))
+                    done += 1
+                    if progress:
+                        progress(done, count - 1)
+                    if score <= 0:
+                        break
+                    masks[frame], visible[frame], confidence[frame] = current, True, score
             done = count - 1 - start if direction > 0 else count - 1  # a stop skips the rest
             if progress:
                 progress(done, count - 1)
         return masks, visible, confidence
 
     def _step(
-        self, image: np.ndarray, grey_before: np.ndarray, grey_now: np.ndarray, before: np.ndarray
+        self, image: np.ndarray, backward: np.ndarray, forward: np.ndarray, before: np.ndarray
     ) -> tuple[np.ndarray, float]:
-        """The region on `image` given its mask `before` on the previous frame, and the share of it
-        whose flow is consistent."""
+        """The region on `image` given its mask `before` on the previous frame and the flows between
+        them (`backward`: now -> before, per pixel of now), and the share of it whose flow is
+        consistent."""
         s = self.settings
         height, width = before.shape
-        backward = self._flow.calc(grey_now, grey_before, None)  # now -> before, per pixel of now
-        forward = self._flow.calc(grey_before, grey_now, None)
         xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
         map_x, map_y = xs + backward[..., 0], ys + backward[..., 1]
         warped = cv2.remap(before.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR) > 0.5
@@ -164,9 +177,7 @@ def track_region(
 ) -> RegionTrack:
     """The region under `positives` (and not under `negatives`) on `frame`, source pixels, followed
     through the whole clip on the mask grid (`grid` = (height, width))."""
-    frames = [
-        cv2.resize(image, (grid[1], grid[0]), interpolation=cv2.INTER_AREA) for _, image in reader.frames()
-    ]
+    frames = [image for _, image in reader.small_frames((grid[1], grid[0]), cv2.INTER_AREA)]
     mask = segment_on_grid(
         frames[frame], (reader.info.width, reader.info.height), positives, negatives, segmenter
     )
