@@ -193,6 +193,10 @@ def test_yuv_planes_are_the_decoded_frames(dog_clip: Path) -> None:
             # A small copy made plane by plane is the full frame, shrunk.
             small = cv2.resize(bgr[index], (320, 180), interpolation=cv2.INTER_LINEAR).astype(int)
             assert np.abs(planes.resized_bgr((320, 180)).astype(int) - small).mean() < 1.0
+        small = dict(reader.small_frames((320, 180), cv2.INTER_AREA))
+        assert len(small) == len(reader)
+        expected = cv2.resize(bgr[120], (320, 180), interpolation=cv2.INTER_AREA).astype(int)
+        assert np.abs(small[120].astype(int) - expected).mean() < 1.0
         streamed = dict(reader.yuv_frames(10, 13))
         assert sorted(streamed) == [10, 11, 12]
         np.testing.assert_array_equal(streamed[11].data, reader.read_yuv(11).data)
