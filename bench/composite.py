@@ -2,7 +2,9 @@
 
 Times `refine_matte`, `MatteStabilizer.update` and `composite` on frame 100 of the dog sample (the
 woman's YOLOv8-seg mask as the coarse matte) at 720p and upscaled to 1080p, at low, medium and
-maximum strength. Outputs are kept alive between iterations as a render loop would (it hands each
+maximum strength: the BGR path (live, previews, odd sizes), then the render's path on YUV 4:2:0
+planes (`render.frame`: a half-resolution copy, refine and stabilise at half resolution,
+`composite_yuv`). Outputs are kept alive between iterations as a render loop would (it hands each
 frame to the encoder). Medians of `--repeat` runs are printed, plus the sum of the best runs, which
 is closer to the real cost when other work shares the cores. Stills go to bench/out/ (gitignored).
 
@@ -18,7 +20,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from smartfocus.render.compositor import LensSettings, MatteStabilizer, composite, refine_matte
+from smartfocus.media.yuv import Yuv420Frame
+from smartfocus.render.compositor import LensSettings, MatteStabilizer, composite, composite_yuv, refine_matte
+from smartfocus.render.matte import refine_matte_half
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -28,7 +32,7 @@ OUT = REPO / "bench" / "out"
 FRAME_INDEX = 100
 STRENGTHS = {"low": 0.2, "medium": 0.6, "max": 1.0}
 PERSON = 0  # COCO class id
-ROW = "{:>6} {:>6} {:>4} | {:>9} | {:>8} | {:>9} | {:>6} | {:>10}"
+ROW = "{:>9} {:>6} {:>4} | {:>9} | {:>8} | {:>9} | {:>6} | {:>10}"
 
 
 def read_frame(path: Path, index: int) -> np.ndarray:
@@ -88,6 +92,35 @@ def bench(frame: np.ndarray, coarse: np.ndarray, repeat: int) -> None:
         )
 
 
+def bench_planes(frame: np.ndarray, coarse: np.ndarray, repeat: int) -> None:
+    """The render's path: what `render.frame.focus_frame` does to a `Yuv420Frame`."""
+    label = f"{frame.shape[0]}p yuv"
+    planes = Yuv420Frame.from_bgr(frame)
+    size = (planes.width, planes.height)
+    coarse_half = cv2.resize(coarse, (size[0] // 2, size[1] // 2), interpolation=cv2.INTER_LINEAR)
+    copy, copy_best = timings_ms(planes.half_bgr, repeat)
+    half_bgr = planes.half_bgr()
+    refine, refine_best = timings_ms(lambda: refine_matte_half(half_bgr, coarse_half, size), repeat)
+    matte = refine_matte_half(half_bgr, coarse_half, size)
+    stabilizer = MatteStabilizer()
+    stabilizer.update(matte)
+    stabilize, stabilize_best = timings_ms(lambda: stabilizer.update(matte), repeat)
+    for name, strength in STRENGTHS.items():
+        lens = LensSettings(strength)
+        comp, comp_best = timings_ms(lambda lens=lens: composite_yuv(planes, half_bgr, matte, lens), repeat)
+        # the half-resolution copy is counted with the refinement that needs it
+        total = copy + refine + stabilize + comp
+        best = copy_best + refine_best + stabilize_best + comp_best
+        print(
+            ROW.format(
+                label,
+                name,
+                f"{strength:.1f}",
+                *(f"{ms:.1f}" for ms in (comp, copy + refine, stabilize, total, best)),
+            )
+        )
+
+
 def save_stills(frame: np.ndarray, coarse: np.ndarray) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     matte = refine_matte(frame, coarse)
@@ -134,7 +167,10 @@ def main() -> None:
     bench(frame, coarse, args.repeat)
     size_1080 = (1920, 1080)
     frame_1080 = cv2.resize(frame, size_1080, interpolation=cv2.INTER_CUBIC)
-    bench(frame_1080, cv2.resize(coarse, size_1080, interpolation=cv2.INTER_LINEAR), args.repeat)
+    coarse_1080 = cv2.resize(coarse, size_1080, interpolation=cv2.INTER_LINEAR)
+    bench(frame_1080, coarse_1080, args.repeat)
+    bench_planes(frame, coarse, args.repeat)
+    bench_planes(frame_1080, coarse_1080, args.repeat)
     if not args.no_stills:
         save_stills(frame, coarse)
 
