@@ -80,9 +80,7 @@ class VideoReader:
 
     def read(self, index: int) -> np.ndarray:
         """Frame `index` as an HxWx3 uint8 BGR array, upright; any index, any order."""
-        if not 0 <= index < self.info.frame_count:
-            raise IndexError(f"frame {index} is out of range for {self.info.path} (0..{len(self) - 1})")
-        return self._source.read(index)
+        return self._source.read(self._checked(index))
 
     def read_yuv(self, index: int) -> Yuv420Frame:
         """Frame `index` as YUV 4:2:0 planes in `info.yuv420`'s colour, upright; any index, any order.
@@ -95,9 +93,7 @@ class VideoReader:
                 f"{self.info.path} is {self.info.width}x{self.info.height}: 4:2:0 planes need even sides; "
                 "use read()"
             )
-        if not 0 <= index < self.info.frame_count:
-            raise IndexError(f"frame {index} is out of range for {self.info.path} (0..{len(self) - 1})")
-        return self._source.read_yuv(index, self.info.yuv420)
+        return self._source.read_yuv(self._checked(index), self.info.yuv420)
 
     def frames(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """Yield `(index, frame)` from `start` up to `stop` (default: the end), decoding straight through."""
@@ -123,6 +119,11 @@ class VideoReader:
             return
         for index, image in self.frames():
             yield index, cv2.resize(image, size, interpolation=interpolation)
+
+    def _checked(self, index: int) -> int:
+        if not 0 <= index < self.info.frame_count:
+            raise IndexError(f"frame {index} is out of range for {self.info.path} (0..{len(self) - 1})")
+        return index
 
     def _indices(self, start: int, stop: int | None) -> range:
         stop = self.info.frame_count if stop is None else min(stop, self.info.frame_count)
@@ -295,26 +296,23 @@ class _FileSource:
     def read(self, index: int) -> np.ndarray:
         if self._last is not None and self._last[0] == index:
             return self._last[1].copy()
-        frame = self._decode_to(index)
-        if frame is None:
-            raise MediaError(
-                f"{self._path}: frame {index} could not be decoded (truncated or damaged file?); "
-                "re-export the video"
-            )
-        image = _to_bgr(frame, self._to_bgr)
+        image = _to_bgr(self._decoded_frame(index), self._to_bgr)
         if self.rotation:
             image = cv2.rotate(image, _ROTATE[self.rotation])
         self._last = (index, image)
         return image.copy()
 
     def read_yuv(self, index: int, yuv: YuvColour) -> Yuv420Frame:
+        return _to_yuv(self._decoded_frame(index), yuv, self._to_bgr).rotated(self.rotation)
+
+    def _decoded_frame(self, index: int) -> VideoFrame:
         frame = self._decode_to(index)
         if frame is None:
             raise MediaError(
                 f"{self._path}: frame {index} could not be decoded (truncated or damaged file?); "
                 "re-export the video"
             )
-        return _to_yuv(frame, yuv, self._to_bgr).rotated(self.rotation)
+        return frame
 
     def close(self) -> None:
         self._decoded = None

@@ -98,10 +98,7 @@ class Yuv420Frame:
         What the render's matte refinement and lens blur work from: both run at half resolution or
         less, and this costs a sixth of a full-resolution conversion.
         """
-        size = (self.width // 2, self.height // 2)
-        luma = cv2.resize(self.y, size, interpolation=cv2.INTER_AREA)
-        cb, cr = self.chroma
-        return colour.yuv_to_bgr(cv2.merge([luma, cb, cr]), self.colour.colorspace, self.colour.color_range)
+        return self.resized_bgr((self.width // 2, self.height // 2), cv2.INTER_AREA)
 
     def resized_bgr(self, size: tuple[int, int], interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
         """The frame as BGR at `size` = (width, height), each plane resized (bilinear or area, both
@@ -109,7 +106,10 @@ class Yuv420Frame:
         fraction of the cost when `size` is small (what the model sees during an analysis).
         """
         cb, cr = self.chroma
-        planes = [cv2.resize(plane, size, interpolation=interpolation) for plane in (self.y, cb, cr)]
+        planes = [
+            plane if plane.shape[::-1] == size else cv2.resize(plane, size, interpolation=interpolation)
+            for plane in (self.y, cb, cr)
+        ]
         return colour.yuv_to_bgr(cv2.merge(planes), self.colour.colorspace, self.colour.color_range)
 
     def rotated(self, degrees: int) -> Yuv420Frame:

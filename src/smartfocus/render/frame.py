@@ -69,18 +69,17 @@ def focus_frame(
             on its own (a preview).
     """
     prepared = prepare_frame(frame, state, refine=refine)
-    return finish_frame(prepared, lens, stabilise(prepared, stabilizer) if refine else prepared.subject_half)
+    return finish_frame(prepared, lens, stabilise(prepared, stabilizer if refine else None))
 
 
 def prepare_frame(frame: Frame, state: FocusState, *, refine: bool = True) -> PreparedFrame[Frame]:
     """The frame's mattes at half resolution, refined against it when `refine` (but not stabilised)."""
+    size = (frame.width, frame.height) if isinstance(frame, Yuv420Frame) else (frame.shape[1], frame.shape[0])
+    half = _half(size)
     if isinstance(frame, Yuv420Frame):
-        size = (frame.width, frame.height)
         half_bgr = frame.half_bgr()
     else:
-        size = (frame.shape[1], frame.shape[0])
-        half_bgr = cv2.resize(frame, _half(size), interpolation=cv2.INTER_AREA)
-    half = _half(size)
+        half_bgr = cv2.resize(frame, half, interpolation=cv2.INTER_AREA)
     subject = upsample_mask(state.subject_matte, half)
     if refine and subject.any():
         subject = refine_matte_half(half_bgr, subject, size)
@@ -93,7 +92,8 @@ def prepare_frame(frame: Frame, state: FocusState, *, refine: bool = True) -> Pr
 
 
 def stabilise(prepared: PreparedFrame[Frame], stabilizer: MatteStabilizer | None) -> np.ndarray:
-    """The subject matte smoothed against the previous frames' (call in frame order)."""
+    """The subject matte smoothed against the previous frames' (call in frame order); as it is
+    without a stabiliser (a preview, or a render without refinement)."""
     if stabilizer is None or not prepared.subject_half.any():
         return prepared.subject_half
     return stabilizer.update(prepared.subject_half)

@@ -90,11 +90,11 @@ class _FocusStream:
         self.workers = workers
 
     def __call__(self, frames: Iterator[tuple[int, Frame]]) -> Iterator[tuple[int, Frame]]:
-        stabilizer = MatteStabilizer()
+        stabilizer = MatteStabilizer() if self.refine else None
         if self.workers == 1:
             for index, frame in frames:
                 prepared = prepare_frame(frame, self.timeline.state(index), refine=self.refine)
-                yield index, self._finish(index, prepared, self._stable(prepared, stabilizer))
+                yield index, self._finish(index, prepared, stabilise(prepared, stabilizer))
             return
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="smartfocus-render")
         preparing: deque[tuple[int, Future[PreparedFrame[Frame]]]] = deque()
@@ -104,7 +104,7 @@ class _FocusStream:
             index, future = preparing.popleft()
             prepared = future.result()
             finishing.append(
-                (index, pool.submit(self._finish, index, prepared, self._stable(prepared, stabilizer)))
+                (index, pool.submit(self._finish, index, prepared, stabilise(prepared, stabilizer)))
             )
 
         try:
@@ -123,9 +123,6 @@ class _FocusStream:
                 yield done, future.result()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-
-    def _stable(self, prepared: PreparedFrame[Frame], stabilizer: MatteStabilizer) -> np.ndarray:
-        return stabilise(prepared, stabilizer) if self.refine else prepared.subject_half
 
     def _finish(self, index: int, prepared: PreparedFrame[Frame], subject_half: np.ndarray) -> Frame:
         focused = finish_frame(prepared, self.lens, subject_half)
