@@ -1,8 +1,9 @@
 """Shared test data: real footage from the read-only `../shared` folder next to the repository."""
 
+from collections.abc import Callable
 from pathlib import Path
 
-import cv2  # noqa: F401  before any test module imports av: see smartfocus/__init__.py
+import cv2  # before any test module imports av: see smartfocus/__init__.py
 import pytest
 
 
@@ -19,6 +20,44 @@ def shared_dir() -> Path:
 def dog_clip(shared_dir: Path) -> Path:
     """1280x720, 30000/1001 fps, 289 frames, AAC stereo audio, a timecode data stream, B-frames."""
     return shared_dir / "samples" / "sam2_01_dog.mp4"
+
+
+def _cut_clip(
+    source: Path,
+    target: Path,
+    frames: int,
+    size: tuple[int, int],
+    *,
+    codec: str = "libx264",
+    container_format: str | None = None,
+    rate: int | None = None,
+    options: dict[str, str] | None = None,
+) -> Path:
+    """The first `frames` frames of `source` at `size` (area-averaged), as `codec` in `target` at
+    `rate` frames/s (default: the source's); x264 is ultrafast at crf 18 unless `options` say."""
+    import av  # here, so that cv2 above is always imported first
+
+    with av.open(str(source)) as src, av.open(str(target), "w", format=container_format) as out:
+        stream = out.add_stream(codec, rate=rate or src.streams.video[0].average_rate)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "18"} if options is None else options
+        for index, frame in enumerate(src.decode(video=0)):
+            if index == frames:
+                break
+            image = cv2.resize(frame.to_ndarray(format="bgr24"), size, interpolation=cv2.INTER_AREA)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return target
+
+
+@pytest.fixture(scope="session")
+def cut_clip() -> Callable[..., Path]:
+    """`cut_clip(source, target, frames, (width, height), ...)`: a short, smaller real clip (see
+    `_cut_clip`), for tests that need one of their own."""
+    return _cut_clip
 
 
 @pytest.fixture(scope="session")

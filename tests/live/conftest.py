@@ -1,33 +1,13 @@
 """Short real clips for the live tests, cut from the shared dog sample into a temp folder."""
 
+from collections.abc import Callable
 from pathlib import Path
 
-import av
-import cv2
 import pytest
 
 
-def cut_clip(source: Path, target: Path, frames: int, size: tuple[int, int]) -> Path:
-    """The first `frames` frames of `source` at `size`, as H.264 at the source's rate."""
-    with av.open(str(source)) as src, av.open(str(target), "w") as out:
-        rate = src.streams.video[0].average_rate
-        stream = out.add_stream("libx264", rate=rate)
-        stream.width, stream.height = size
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"preset": "ultrafast", "crf": "18"}
-        for index, frame in enumerate(src.decode(video=0)):
-            if index == frames:
-                break
-            image = cv2.resize(frame.to_ndarray(format="bgr24"), size, interpolation=cv2.INTER_AREA)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return target
-
-
 @pytest.fixture(scope="session")
-def dog_640(dog_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def dog_640(dog_clip: Path, cut_clip: Callable[..., Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """60 frames of the dog sample at 640x360, 29.97 fps."""
     return cut_clip(dog_clip, tmp_path_factory.mktemp("live") / "dog_640.mp4", 60, (640, 360))
 

@@ -3,10 +3,9 @@ sample) over WebRTC to a real server on a loopback port, clicks the woman, and g
 
 import base64
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import av
 import cv2
 import httpx
 import numpy as np
@@ -23,21 +22,14 @@ BACKGROUND_PATCH = (430, 10, 630, 110)  # the building and trees, top right
 
 
 @pytest.fixture(scope="module")
-def fake_camera(dog_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def fake_camera(
+    dog_clip: Path, cut_clip: Callable[..., Path], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     """60 frames of the dog sample at 640x360 as a y4m, the format Chromium's fake camera plays."""
     path = tmp_path_factory.mktemp("camera") / "dog.y4m"
-    with av.open(str(dog_clip)) as source, av.open(str(path), "w", format="yuv4mpegpipe") as out:
-        stream = out.add_stream("rawvideo", rate=30)
-        stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
-        for index, frame in enumerate(source.decode(video=0)):
-            if index == 60:
-                break
-            image = cv2.resize(frame.to_ndarray(format="bgr24"), (640, 360), interpolation=cv2.INTER_AREA)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
+    return cut_clip(
+        dog_clip, path, 60, (640, 360), codec="rawvideo", container_format="yuv4mpegpipe", rate=30, options={}
+    )
 
 
 @pytest.fixture(scope="module")
