@@ -20,15 +20,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from shared_data import DOG_CLIP, MODEL
 from smartfocus.media.yuv import Yuv420Frame
 from smartfocus.render.compositor import LensSettings, MatteStabilizer, composite, composite_yuv, refine_matte
 from smartfocus.render.matte import refine_matte_half
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-CLIP = SHARED / "samples" / "sam2_01_dog.mp4"
-MODEL = SHARED / "models" / "yolov8n-seg-int8dq.pt"
-OUT = REPO / "bench" / "out"
+OUT = Path(__file__).resolve().parent / "out"
 FRAME_INDEX = 100
 STRENGTHS = {"low": 0.2, "medium": 0.6, "max": 1.0}
 PERSON = 0  # COCO class id
@@ -154,7 +151,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    frame = read_frame(CLIP, FRAME_INDEX)
+    frame = read_frame(DOG_CLIP, FRAME_INDEX)
     coarse = person_mask(frame)
     # Importing ultralytics switches OpenCV to one thread (cv2.setNumThreads(0)); a render process
     # that loads the model has the same problem, so this sets it explicitly either way.

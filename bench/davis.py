@@ -28,11 +28,9 @@ import cv2
 import numpy as np
 
 from davis_metrics import Click, boundary_f, deepest_point, next_click, region_j
+from shared_data import DAVIS, MODEL
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-DEFAULT_DATA = SHARED / "datasets" / "vos-dev"
-DEFAULT_MODEL = SHARED / "models" / "yolov8n-seg-int8dq.pt"
 LOST_J = 0.1
 """A frame whose J is below this has lost the subject (tracking another thing or nothing)."""
 MATTE_THRESHOLD = 128
@@ -287,10 +285,10 @@ def notes(results: list[SeqResult]) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of <seq>/frames and <seq>/masks")
+    p.add_argument("--data", type=Path, default=DAVIS, help="folder of <seq>/frames and <seq>/masks")
     p.add_argument("--seqs", help="comma-separated sequence names (default: all)")
     p.add_argument("--clicks", type=int, default=1, help="clicks per sequence, incl. the first (default 1)")
-    p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="weights passed to --model")
+    p.add_argument("--model", type=Path, default=MODEL, help="weights passed to --model")
     p.add_argument("--imgsz", type=int, help="passed through to the CLI")
     p.add_argument(
         "--any-object",

@@ -18,19 +18,18 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from shared_data import DOG_CLIP, MODEL, parse_click
+
 if TYPE_CHECKING:
     import smartfocus
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--clip", type=Path, default=SHARED / "samples" / "sam2_01_dog.mp4")
-    parser.add_argument("--model", default=str(SHARED / "models" / "yolov8n-seg-int8dq.pt"))
+    parser.add_argument("--clip", type=Path, default=DOG_CLIP)
+    parser.add_argument("--model", default=str(MODEL))
     parser.add_argument("--imgsz", type=int, default=None)
     parser.add_argument("--stride", type=int, default=None)
     parser.add_argument("--device", default=None)
@@ -110,9 +109,7 @@ def main() -> int:
 def _plan(text: str) -> smartfocus.FocusPlan:
     import smartfocus  # imported late: SMARTFOCUS_HOME must be set first (see main)
 
-    frame, point = text.split(":")
-    x, y = map(float, point.split(","))
-    return smartfocus.FocusPlan().focus(int(frame), (x, y))
+    return smartfocus.FocusPlan().focus(*parse_click(text))
 
 
 def naive_transcode(clip: Path, output: Path) -> float:

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from shared_data import DOG_CLIP
 from smartfocus.media import VideoWriter, open_video, transcode
 
-DEFAULT_CLIP = Path(__file__).resolve().parents[1] / ".." / "shared" / "samples" / "sam2_01_dog.mp4"
 RANDOM_READS = 50
 ENCODE_POOL = 60  # distinct frames kept in memory for the encode-only run (they are cycled)
 
@@ -83,7 +83,7 @@ def bench_ffmpeg(clip: Path, folder: Path, ours: float) -> None:
 
 
 def main() -> None:
-    clip = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_CLIP.resolve()
+    clip = Path(sys.argv[1]) if len(sys.argv) > 1 else DOG_CLIP
     print(f"clip: {clip.name}")
     with tempfile.TemporaryDirectory() as temp:
         folder = Path(temp)

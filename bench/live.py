@@ -12,18 +12,14 @@ Usage: .venv/bin/python bench/live.py [--device cpu|cuda] [--imgsz 320] [--frame
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 
+from shared_data import DOG_CLIP, MODEL
 from smartfocus.live.engine import LiveEngine, LiveFrame, LiveSettings
 from smartfocus.live.stream import FileCamera, LiveStream
 from smartfocus.vision.model import load_segmenter
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-CLIP = SHARED / "samples" / "sam2_01_dog.mp4"
-MODEL = SHARED / "models" / "yolov8n-seg-int8dq.pt"
 WOMAN = (360 / 1280, 380 / 720)  # on frame 0, as a fraction of the frame
 ROW = "{:>10} {:>6} {:>6} | {:>9} {:>8} {:>8} | {:>11} {:>8} | {:>7}"
 
@@ -46,7 +42,7 @@ def run(engine: LiveEngine, size: tuple[int, int], frames: int) -> dict[str, flo
             engine.select(WOMAN[0] * size[0], WOMAN[1] * size[1])
         locked.append(frame.subject_row is not None)
 
-    camera = _LimitedCamera(str(CLIP), frames, size=size)
+    camera = _LimitedCamera(str(DOG_CLIP), frames, size=size)
     started = time.monotonic()
     stats = LiveStream(engine, camera, on_frame).start().join()
     wall = time.monotonic() - started
@@ -73,7 +69,7 @@ def main() -> None:
     args = parser.parse_args()
     segmenter = load_segmenter(MODEL, args.device)
     print(
-        f"device {segmenter.device}, imgsz {args.imgsz}, refine {not args.no_refine}, {CLIP.name} at native rate"
+        f"device {segmenter.device}, imgsz {args.imgsz}, refine {not args.no_refine}, {DOG_CLIP.name} at native rate"
     )
     print(ROW.format("size", "camera", "shown", "fps", "dropped", "locked", "latency med", "p95", "target"))
     for text in args.sizes.split(","):

@@ -21,23 +21,21 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+from shared_data import DOG_CLIP, MODEL, parse_click
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--clip", type=Path, default=SHARED / "samples" / "sam2_01_dog.mp4")
-    parser.add_argument("--model", default=str(SHARED / "models" / "yolov8n-seg-int8dq.pt"))
+    parser.add_argument("--clip", type=Path, default=DOG_CLIP)
+    parser.add_argument("--model", default=str(MODEL))
     parser.add_argument("--device", default=None)
     parser.add_argument("--click", default="0:360,380", help="F:X,Y clicked (default: the walker)")
     parser.add_argument("--clicks", type=int, default=5, help="clicks timed (default 5)")
     parser.add_argument("--frames", type=int, default=120, help="frames played (default 120)")
     args = parser.parse_args()
-    frame, point = args.click.split(":")
-    x, y = (float(v) for v in point.split(","))
+    frame, (x, y) = parse_click(args.click)
 
     from smartfocus.server import Settings, create_app
 
@@ -52,7 +50,7 @@ def main() -> int:
             time.sleep(0.05)
         port = server.servers[0].sockets[0].getsockname()[1]
         try:
-            run(f"http://127.0.0.1:{port}", args, int(frame), x, y)
+            run(f"http://127.0.0.1:{port}", args, frame, x, y)
         finally:
             server.should_exit = True
             thread.join(30)
