@@ -27,9 +27,14 @@ def luma_weights(colorspace: int) -> tuple[float, float]:
     return _KR_KB[colorspace]
 
 
+def has_matrix(colorspace: int) -> bool:
+    """Whether this module knows the colour space's YUV matrix (BT.601, BT.709, unspecified)."""
+    return colorspace in _KR_KB
+
+
 def supported(colorspace: int, width: int, height: int) -> bool:
     """Whether a yuv420p frame of this colour space and size can take the fast path."""
-    return colorspace in _KR_KB and width % 2 == 0 and height % 2 == 0
+    return has_matrix(colorspace) and width % 2 == 0 and height % 2 == 0
 
 
 @lru_cache(maxsize=8)

@@ -85,7 +85,7 @@ class VideoWriter:
         fps = fps if isinstance(fps, Fraction) else Fraction(fps).limit_denominator(1001)
         if fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
-        if not colour.supported(colorspace, 2, 2):
+        if not colour.has_matrix(colorspace):
             raise ValueError(
                 f"colorspace {colorspace} is not one of BT.709 (1), BT.601 (5, 6) or unspecified (2)"
             )

@@ -54,7 +54,7 @@ class Yuv420Frame:
             raise ValueError(
                 f"expected an (H * 3 / 2, W) uint8 I420 array with even H and W, got {self.data.shape}"
             )
-        if not colour.supported(self.colour.colorspace, width, rows * 2 // 3):
+        if not colour.has_matrix(self.colour.colorspace):
             raise ValueError(f"colour space {self.colour.colorspace} has no YUV matrix here; use BGR frames")
 
     @property
