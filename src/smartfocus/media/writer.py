@@ -23,6 +23,7 @@ from av.video.reformatter import ColorRange
 
 from smartfocus.errors import MediaError
 from smartfocus.media import colour
+from smartfocus.media.x264 import repeatable_x264_params
 from smartfocus.media.yuv import BT709, Yuv420Frame, YuvColour
 
 FINE_TIME_BASE = Fraction(1, 90000)  # MPEG's clock: exact for 24, 25, 30, 30000/1001, 50, 60 fps
@@ -111,7 +112,10 @@ class VideoWriter:
             self._video.width, self._video.height = width + self._pad[1], height + self._pad[0]
             self._video.pix_fmt = "yuv420p"
             self._video.codec_context.time_base = self._time_base
-            self._video.codec_context.options = {"crf": str(crf), "preset": preset}
+            options = {"crf": str(crf), "preset": preset}
+            if (params := repeatable_x264_params()) is not None:
+                options["x264-params"] = params  # see media/x264.py: the same frames, the same bytes
+            self._video.codec_context.options = options
             context = self._video.codec_context
             context.colorspace = colorspace
             context.color_primaries = context.color_trc = BT709 if colorspace == BT709 else _UNSPECIFIED
