@@ -11,11 +11,14 @@ The first render analyses the clip once (cached on disk); later renders with oth
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from smartfocus.focus.follow import FOLLOW_VERSION, FollowSettings, flow_size, follow_subject_masks
+from smartfocus.focus.identity import SubjectTrack
 from smartfocus.focus.plan import FocusPlan
 from smartfocus.focus.timeline import FocusTimeline
 from smartfocus.media.reader import VideoInfo, VideoReader
@@ -59,6 +62,7 @@ class Video:
         self._model_spec, self._device = model, device
         self._segmenter: Segmenter | None = segmenter
         self._analysis: Analysis | None = None
+        self._analysis_key: str | None = None  # the analysis cache's name: what follow caches build on
 
     def __enter__(self) -> Video:
         return self
@@ -85,11 +89,10 @@ class Video:
                 self._segmenter = load_segmenter(self._model_spec, self._device)
             self._analysis = analyse_video(self.reader, self._segmenter, self.settings, progress=progress)
             fingerprint = self._segmenter.fingerprint  # known now, also for freshly downloaded weights
-            self._analysis.save(
-                cache_path(self.cache_dir, self.reader.info.path, fingerprint, self.settings)
-                if cache_file is None
-                else cache_file
-            )
+            if cache_file is None:
+                cache_file = cache_path(self.cache_dir, self.reader.info.path, fingerprint, self.settings)
+            self._analysis.save(cache_file)
+        self._analysis_key = cache_file.stem if cache_file is not None else None
         return self._analysis
 
     def timeline(
@@ -123,7 +126,33 @@ class Video:
             regions=regions,
             click_region=click_region,
             any_object=any_object,
+            follow=self.followed,
         )
+
+    def followed(self, frame: int, parts: tuple[SubjectTrack, ...]) -> RegionTrack:
+        """A detected subject (its parts' tracklet chains, seen on `frame`) followed through the clip
+        with optical flow (`focus.follow`); cached on disk next to the regions."""
+        analysis = self.analyse()
+        settings = FollowSettings()
+        key = ("follow", FOLLOW_VERSION, self._analysis_key, [list(p.track_ids) for p in parts])
+        path = region_cache_path(self.region_cache_dir, self._video_fingerprint(), frame, (), (), (key, settings))
+        if self._analysis_key is not None and (cached := load_cached(path, RegionTrack.load)) is not None:
+            return cached
+        size = flow_size(analysis.grid)
+
+        def grey(start: int, stop: int) -> Iterator[tuple[int, np.ndarray]]:
+            for index, image in self.reader.small_frames(size, cv2.INTER_AREA, start, stop):
+                yield index, cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+
+        track = follow_subject_masks(analysis, grey, frame, parts, settings)
+        if self._analysis_key is not None:
+            track.save(path)
+        return track
+
+    def _video_fingerprint(self) -> str:
+        if self._fingerprint is None:
+            self._fingerprint = video_fingerprint(self.reader.info.path)
+        return self._fingerprint
 
     def region(
         self,
@@ -139,10 +168,8 @@ class Video:
         grid = grid or self.analyse().grid
         segmenter = click_segmenter()
         settings = RegionSettings(segmenter=segmenter.name)
-        if self._fingerprint is None:
-            self._fingerprint = video_fingerprint(self.reader.info.path)
         path = region_cache_path(
-            self.region_cache_dir, self._fingerprint, frame, points, exclude, (grid, settings)
+            self.region_cache_dir, self._video_fingerprint(), frame, points, exclude, (grid, settings)
         )
         if (cached := load_cached(path, RegionTrack.load)) is not None:
             return cached

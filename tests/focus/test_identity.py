@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from smartfocus.focus.plan import FocusPlan
-from smartfocus.focus.timeline import FocusTimeline
+from smartfocus.focus.timeline import FocusTimeline, PartsSubject
 from smartfocus.media import open_video
 from smartfocus.vision.analysis import Analysis, analyse_video
 from smartfocus.vision.instances import upsample_mask
@@ -105,7 +105,9 @@ def test_a_fragment_detection_hands_over_to_the_object_it_was_part_of(
     missing (frames 1-14), the horse's detection, which shared its pixels, carries the focus; before,
     the subject was dropped for those frames."""
     truth, analysis, timeline = _clicked_on_frame_0(segmenter, davis_dir / "horsejump-low", tmp_path)
-    subject = timeline.subjects[0]
+    followed = timeline.subjects[0]
+    # the rider comes along as a part (focus.parts); the clicked fragment's own chain is the first
+    subject = followed.parts[0] if isinstance(followed, PartsSubject) else followed
     carried = np.flatnonzero(subject.absorbed >= 0)
     assert len(carried) >= 10, "the clicked detection should be missing and carried for a stretch"
     for frame in carried:

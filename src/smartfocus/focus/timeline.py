@@ -13,7 +13,8 @@ from typing import Protocol
 import numpy as np
 
 from smartfocus.errors import SelectionError
-from smartfocus.focus.identity import LinkSettings, follow_subject, link_tracklets
+from smartfocus.focus.identity import LinkSettings, SubjectTrack, follow_subject, link_tracklets
+from smartfocus.focus.parts import find_parts
 from smartfocus.focus.plan import FocusPlan, Keyframe
 from smartfocus.focus.selection import select_instance
 from smartfocus.vision.analysis import Analysis
@@ -32,6 +33,9 @@ RegionProvider = Callable[[int, tuple[Point, ...], tuple[Point, ...]], RegionTra
 # The region on the click frame alone (grid mask): judging a click needs no pass over the clip.
 ClickRegionProvider = Callable[[int, tuple[Point, ...], tuple[Point, ...]], np.ndarray]
 """(frame, positive points, negative points) in source pixels -> the region followed through the clip."""
+# (click frame, the subject's parts as tracklet chains) -> its mask on every frame, followed with
+# optical flow and judged against the detections (`focus.follow`); cached by whoever provides it
+SubjectFollower = Callable[[int, tuple[SubjectTrack, ...]], RegionTrack]
 
 
 class Subject(Protocol):
@@ -53,6 +57,37 @@ class RegionSubject:
     frame: int
     points: tuple[Point, ...]
     exclude: tuple[Point, ...]
+    track: RegionTrack
+
+    def visible(self) -> np.ndarray:
+        return self.track.visible
+
+    def mask(self, analysis: Analysis, frame: int) -> np.ndarray | None:
+        mask = self.track.mask(frame)
+        return None if mask is None else mask.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class PartsSubject:
+    """A detected subject and what it rides or carries (`focus.parts`), from the tracklet chains
+    alone: what the timeline uses where no frames are at hand to follow it with optical flow."""
+
+    parts: tuple[SubjectTrack, ...]
+
+    def visible(self) -> np.ndarray:
+        return np.logical_or.reduce([part.visible() for part in self.parts])
+
+    def mask(self, analysis: Analysis, frame: int) -> np.ndarray | None:
+        masks = [m for part in self.parts if (m := part.mask(analysis, frame)) is not None]
+        return np.maximum.reduce(masks) if masks else None
+
+
+@dataclass(frozen=True)
+class FollowedSubject:
+    """A detected subject (with its parts) followed frame by frame (`focus.follow`): `status` is
+    1 where detected, 0.5 where carried on optical flow, 0 where not visible."""
+
+    track_ids: tuple[int, ...]
     track: RegionTrack
 
     def visible(self) -> np.ndarray:
@@ -88,6 +123,8 @@ class FocusTimeline:
             without following a region through the clip first (default: `regions`' click frame).
         any_object: send every click to `regions`, as if the detector had found nothing (for
             benchmarking the region path).
+        follow: follows a detected subject with optical flow (see `SubjectFollower`); without it
+            the tracklet chains alone say where the subject is.
     """
 
     def __init__(
@@ -100,6 +137,7 @@ class FocusTimeline:
         regions: RegionProvider | None = None,
         click_region: ClickRegionProvider | None = None,
         any_object: bool = False,
+        follow: SubjectFollower | None = None,
     ) -> None:
         if any_object and regions is None:
             raise ValueError("any_object needs a region provider")
@@ -114,7 +152,7 @@ class FocusTimeline:
                 return np.zeros(analysis.grid, bool) if mask is None else mask
 
         self.subjects, self.active = _resolve(
-            analysis, plan, link_settings or LinkSettings(), regions, click_region, any_object
+            analysis, plan, link_settings or LinkSettings(), regions, click_region, any_object, follow
         )
         self.first_keyframe = plan.keyframes[0].frame if plan.keyframes else analysis.frame_count
         self._weights = self._rack_weights()
@@ -194,6 +232,7 @@ def _resolve(
     regions: RegionProvider | None,
     click_region: ClickRegionProvider | None,
     any_object: bool,
+    follow: SubjectFollower | None,
 ) -> tuple[list[Subject], np.ndarray]:
     """The subjects the plan's clicks pick, and which are in focus at each frame: (frames, subjects).
 
@@ -240,7 +279,33 @@ def _resolve(
                 continue
             track_id = int(instances.track_ids[row])
             track = follow_subject(analysis, track_id, successors, settings)
-            chosen.add(index_of(("track", track.track_ids), lambda track=track: track))
+            parts = (
+                track,
+                *find_parts(
+                    analysis,
+                    keyframe.frame,
+                    track,
+                    lambda tid: follow_subject(analysis, tid, successors, settings),
+                    excluded=_excluded_track_ids(analysis, keyframe),
+                ),
+            )
+            ids = tuple(part.track_ids for part in parts)
+            if follow is None:
+                chosen.add(
+                    index_of(
+                        ("track", ids),
+                        lambda parts=parts: parts[0] if len(parts) == 1 else PartsSubject(parts),
+                    )
+                )
+            else:
+                chosen.add(
+                    index_of(
+                        ("followed", keyframe.frame, ids),
+                        lambda f=keyframe.frame, parts=parts: FollowedSubject(
+                            tuple(t for p in parts for t in p.track_ids), follow(f, parts)
+                        ),
+                    )
+                )
         if loose and regions is not None:
             points, exclude = tuple(loose), keyframe.exclude
             key = ("region", keyframe.frame, points, exclude)
@@ -292,3 +357,9 @@ def _without_excluded(analysis: Analysis, keyframe: Keyframe) -> Instances:
             appearance=instances.appearance[keep],
         )
     return instances
+
+
+def _excluded_track_ids(analysis: Analysis, keyframe: Keyframe) -> set[int]:
+    """Track ids of the detections the keyframe's exclude points rule out (never made parts)."""
+    kept = set(_without_excluded(analysis, keyframe).track_ids.tolist())
+    return set(analysis.instances(keyframe.frame).track_ids.tolist()) - kept

@@ -106,18 +106,23 @@ class VideoReader:
             yield index, self.read_yuv(index)
 
     def small_frames(
-        self, size: tuple[int, int], interpolation: int = cv2.INTER_AREA
+        self,
+        size: tuple[int, int],
+        interpolation: int = cv2.INTER_AREA,
+        start: int = 0,
+        stop: int | None = None,
     ) -> Iterator[tuple[int, np.ndarray]]:
-        """`frames` shrunk to `size` = (width, height) with `interpolation` (bilinear or area).
+        """`frames` (from `start` up to `stop`) shrunk to `size` = (width, height) with
+        `interpolation` (bilinear or area).
 
         A video file's are made from the decoder's YUV planes, each plane resized before the colour
         conversion: the same picture as resizing the BGR frame, without converting all of it.
         """
         if self.info.yuv420 is not None and not self.info.is_image_sequence:
-            for index, frame in self.yuv_frames():
+            for index, frame in self.yuv_frames(start, stop):
                 yield index, frame.resized_bgr(size, interpolation)
             return
-        for index, image in self.frames():
+        for index, image in self.frames(start, stop):
             yield index, cv2.resize(image, size, interpolation=interpolation)
 
     def _checked(self, index: int) -> int:
