@@ -8,7 +8,7 @@ makes the result worse is taken back, as a user watching the preview would). Wit
 `--any-object` every click goes to the region path (GrabCut at the click, followed by optical flow),
 as if the detector had found nothing: what a click on an object of no known class gets.
 
-Usage: .venv/bin/python bench/davis.py [--seqs a,b] [--clicks N] [--any-object] [--imgsz N]
+Usage: .venv/bin/python bench/davis.py [--seqs a,b] [--clicks N] [--any-object] [--imgsz N] [--quality Q]
        [--model PATH] [--no-refine | --compare-refine] [--json PATH] [--data DIR] [--keep DIR]
 """
 
@@ -135,6 +135,8 @@ class Bench:
         cmd += [*click_args(clicks), "--matte", str(out / "matte"), "--model", str(self.args.model)]
         if self.args.imgsz:
             cmd += ["--imgsz", str(self.args.imgsz)]
+        if self.args.quality:
+            cmd += ["--quality", self.args.quality]
         if self.args.any_object:
             cmd.append("--any-object")
         if not refine:
@@ -290,6 +292,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--clicks", type=int, default=1, help="clicks per sequence, incl. the first (default 1)")
     p.add_argument("--model", type=Path, default=MODEL, help="weights passed to --model")
     p.add_argument("--imgsz", type=int, help="passed through to the CLI")
+    p.add_argument("--quality", choices=("fast", "balanced", "best"), help="passed through to the CLI")
     p.add_argument(
         "--any-object",
         action="store_true",

@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from smartfocus.errors import SelectionError
 from smartfocus.focus.follow import FOLLOW_VERSION, FollowSettings, flow_size, follow_subject_masks
 from smartfocus.focus.identity import SubjectTrack
 from smartfocus.focus.plan import FocusPlan
@@ -35,7 +36,7 @@ from smartfocus.vision.region import (
     click_segmenter,
     region_cache_path,
 )
-from smartfocus.vision.segment import AnalysisSettings
+from smartfocus.vision.segment import AnalysisSettings, analysis_settings
 
 
 class Video:
@@ -191,19 +192,18 @@ class Video:
         progress: ProgressCallback | None = None,
         any_object: bool = False,
         region_progress: ProgressCallback | None = None,
+        timeline: FocusTimeline | None = None,
     ) -> Path:
         """Render with `plan` (no plan: a plain transcode). Analyses first if needed; clicks on no
-        detected object are followed as regions (see `timeline`)."""
-        timeline = (
-            self.timeline(
+        detected object are followed as regions (see `timeline`). A `timeline` already resolved
+        from the plan (say, to report its `missing()` stretches first) is used as it is."""
+        if timeline is None and plan and plan.keyframes:
+            timeline = self.timeline(
                 plan,
                 transition_seconds=transition_seconds,
                 any_object=any_object,
                 progress=region_progress,
             )
-            if plan and plan.keyframes
-            else None
-        )
         return render_video(
             self.reader,
             Path(output),
@@ -220,11 +220,18 @@ def open_video(
     *,
     model: str | os.PathLike[str] | None = None,
     device: str | None = None,
+    quality: str | None = None,
     imgsz: int | None = None,
     stride: int | None = None,
     fps: float | None = None,
 ) -> Video:
-    """Open a video file or frame folder for focusing (nothing is analysed until needed)."""
-    chosen = {"imgsz": imgsz, "stride": stride}
-    settings = AnalysisSettings(**{key: value for key, value in chosen.items() if value is not None})
+    """Open a video file or frame folder for focusing (nothing is analysed until needed).
+
+    `quality` is an analysis preset ("fast", "balanced" (default), "best"; see
+    `vision.segment.QUALITY_PRESETS`); `imgsz` and `stride` override its resolution and stride.
+    """
+    try:
+        settings = analysis_settings(quality, imgsz=imgsz, stride=stride)
+    except ValueError as error:
+        raise SelectionError(str(error)) from None
     return Video(_open_reader(path, fps=fps), model=model, device=device, settings=settings)

@@ -103,14 +103,20 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--model", help="YOLOv8-seg weights path or official name (env SMARTFOCUS_MODEL)")
     render.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when available)")
     render.add_argument(
-        "--imgsz", type=_imgsz_arg, help="analysis resolution, a multiple of 32 (default 320)"
+        "--quality",
+        choices=("fast", "balanced", "best"),
+        help="analysis preset: fast (320 px, every 2nd frame), balanced (320 px, default), best (640 px: "
+        "small and far subjects, ~3x slower analysis)",
+    )
+    render.add_argument(
+        "--imgsz", type=_imgsz_arg, help="analysis resolution, a multiple of 32 (overrides --quality)"
     )
     render.add_argument(
         "--stride",
         type=int,
         choices=range(1, 9),
         metavar="N",
-        help="run the model on every N-th frame and interpolate between (default 1)",
+        help="run the model on every N-th frame and interpolate between (overrides --quality)",
     )
     render.add_argument("--fps", type=float, help="frame rate of a frame folder (default 25)")
     render.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -310,28 +316,55 @@ def _render(args: argparse.Namespace) -> int:
     for frame in args.clear:
         plan = plan.clear(frame)
     with open_video(
-        args.input, model=args.model, device=args.device, imgsz=args.imgsz, fps=args.fps
+        args.input,
+        model=args.model,
+        device=args.device,
+        quality=args.quality,
+        imgsz=args.imgsz,
+        stride=args.stride,
+        fps=args.fps,
     ) as video:
         if plan.keyframes:
             with _progress_bar("analysing", args.quiet) as progress:
                 video.analyse(progress)
-        with (
-            _progress_bar("following region", args.quiet) as region_progress,
-            _progress_bar("rendering", args.quiet) as progress,
-        ):
+        timeline = None
+        if plan.keyframes:
+            with _progress_bar("following", args.quiet) as region_progress:
+                timeline = video.timeline(
+                    plan,
+                    transition_seconds=args.transition,
+                    any_object=args.any_object,
+                    progress=region_progress,
+                )
+            _warn_missing(timeline.missing(), float(video.info.fps))
+        with _progress_bar("rendering", args.quiet) as progress:
             video.render(
                 args.output,
                 plan,
                 blur=args.blur,
-                transition_seconds=args.transition,
                 refine=not args.no_refine,
                 matte_dir=args.matte,
                 progress=progress,
-                any_object=args.any_object,
-                region_progress=region_progress,
+                timeline=timeline,
             )
     print(args.output, file=sys.stderr if args.quiet else sys.stdout)
     return 0
+
+
+MAX_WARNINGS = 5
+
+
+def _warn_missing(stretches: list[tuple[int, int, int]], fps: float) -> None:
+    """One stderr line per stretch where a subject in focus was not found (the blur eases out)."""
+    for subject, first, last in stretches[:MAX_WARNINGS]:
+        span = f"frame {first}" if first == last else f"frames {first}-{last}"
+        print(
+            f"smartfocus: warning: subject {subject + 1} not found on {span} "
+            f"({first / fps:.1f}-{(last + 1) / fps:.1f} s); the blur eases out there",
+            file=sys.stderr,
+        )
+    if len(stretches) > MAX_WARNINGS:
+        print(f"smartfocus: warning: ... and {len(stretches) - MAX_WARNINGS} more stretches", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

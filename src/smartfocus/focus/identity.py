@@ -175,6 +175,10 @@ class SubjectTrack:
         """(frame_count,) bool: detected, bridged, absorbed or leaving/entering at an edge."""
         return (self.rows >= 0) | self.bridged | (self.absorbed >= 0) | (self.edge_rows >= 0)
 
+    def status(self) -> np.ndarray:
+        """(frame_count,) float32: 1 detected, 0.5 carried (bridged, absorbed, at an edge), 0 not seen."""
+        return np.where(self.rows >= 0, 1.0, np.where(self.visible(), 0.5, 0.0)).astype(np.float32)
+
     def mask(self, analysis: Analysis, frame: int) -> np.ndarray | None:
         """The subject's grid mask at `frame` as float32 [0, 1], or None when it is not there."""
         row = self.rows[frame]

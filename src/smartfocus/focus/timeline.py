@@ -49,6 +49,10 @@ class Subject(Protocol):
         """Grid mask as float32 [0, 1], or None where the subject is not there."""
         ...
 
+    def status(self) -> np.ndarray:
+        """(frame_count,) float32: 1 detected, 0.5 carried (estimated), 0 not visible."""
+        ...
+
 
 @dataclass(frozen=True)
 class RegionSubject:
@@ -66,6 +70,12 @@ class RegionSubject:
         mask = self.track.mask(frame)
         return None if mask is None else mask.astype(np.float32)
 
+    def status(self) -> np.ndarray:
+        """Segmented on the click frame, carried by flow everywhere else it was followed."""
+        status = np.where(self.track.visible, 0.5, 0.0).astype(np.float32)
+        status[self.frame] = 1.0
+        return status
+
 
 @dataclass(frozen=True)
 class PartsSubject:
@@ -80,6 +90,9 @@ class PartsSubject:
     def mask(self, analysis: Analysis, frame: int) -> np.ndarray | None:
         masks = [m for part in self.parts if (m := part.mask(analysis, frame)) is not None]
         return np.maximum.reduce(masks) if masks else None
+
+    def status(self) -> np.ndarray:
+        return np.maximum.reduce([part.status() for part in self.parts])
 
 
 @dataclass(frozen=True)
@@ -96,6 +109,9 @@ class FollowedSubject:
     def mask(self, analysis: Analysis, frame: int) -> np.ndarray | None:
         mask = self.track.mask(frame)
         return None if mask is None else mask.astype(np.float32)
+
+    def status(self) -> np.ndarray:
+        return self.track.confidence
 
 
 @dataclass(frozen=True)
@@ -205,6 +221,16 @@ class FocusTimeline:
 
     def strength(self, frame: int) -> float:
         return float(self._strength[frame])
+
+    def missing(self) -> list[tuple[int, int, int]]:
+        """Where a subject the plan puts in focus is not found: (subject index, first frame, last
+        frame) stretches. The blur eases out there; the CLI warns and the page's strip shows them."""
+        stretches = []
+        for column, subject in enumerate(self.subjects):
+            absent = self.active[:, column] & (subject.status() == 0)
+            edges = np.flatnonzero(np.diff(np.concatenate([[0], absent.astype(np.int8), [0]])))
+            stretches += [(column, int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+        return sorted(stretches, key=lambda item: (item[1], item[0]))
 
     def state(self, frame: int) -> FocusState:
         """The focus at `frame`."""

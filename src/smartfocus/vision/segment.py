@@ -32,9 +32,6 @@ _BYTETRACK = {
 class AnalysisSettings:
     """What changes an analysis' result; part of its cache key."""
 
-    # Defaults measured with bench/davis.py and bench/engine.py: 320 on every frame scores J&F 0.72
-    # (1 click) / 0.77 (3 clicks) on the DAVIS dev set. 384 on every other frame rendered ~10% faster
-    # but scored 0.71 / 0.71 and lost more frames, so speed is opt-in (--stride 2).
     imgsz: int = 320  # model input size (long side), a multiple of 32
     conf: float = 0.1  # low on purpose: ByteTrack's second stage uses the weak detections
     stride: int = 1  # run the model on every `stride`-th frame; frames between are interpolated
@@ -44,6 +41,32 @@ class AnalysisSettings:
             raise ValueError(f"stride must be between 1 and 8, got {self.stride}")
         if self.imgsz % 32 or not 64 <= self.imgsz <= 1920:
             raise ValueError(f"imgsz must be a multiple of 32 between 64 and 1920, got {self.imgsz}")
+
+
+# Measured with bench/davis.py (DAVIS dev, 20 sequences, one click) and bench/engine.py (720p sample,
+# 2-core CPU; analysis frames/s): 320 on every other frame 73 fps; 320 on every frame 38 fps, the
+# default, the one that keeps a first render at the speed the README states; 640 on every frame
+# 11.6 fps, for small and far subjects (J&F in the README's table).
+QUALITY_PRESETS: dict[str, AnalysisSettings] = {
+    "fast": AnalysisSettings(imgsz=320, stride=2),
+    "balanced": AnalysisSettings(),
+    "best": AnalysisSettings(imgsz=640),
+}
+
+
+def analysis_settings(
+    quality: str | None = None, *, imgsz: int | None = None, stride: int | None = None
+) -> AnalysisSettings:
+    """The preset called `quality` (default "balanced"), with `imgsz` / `stride` overriding it."""
+    name = quality or "balanced"
+    if name not in QUALITY_PRESETS:
+        raise ValueError(f"unknown quality {name!r}; use one of {', '.join(QUALITY_PRESETS)}")
+    preset = QUALITY_PRESETS[name]
+    return AnalysisSettings(
+        imgsz=preset.imgsz if imgsz is None else imgsz,
+        conf=preset.conf,
+        stride=preset.stride if stride is None else stride,
+    )
 
 
 def grid_shape(frame_size: tuple[int, int], imgsz: int) -> tuple[int, int]:
