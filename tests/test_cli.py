@@ -161,3 +161,33 @@ def test_keyframe_past_the_end_and_matte_without_focus_are_refused(
     no_subject = run_cli("render", frames, "-o", tmp_path / "b.mp4", "--matte", tmp_path / "m")
     assert no_subject.returncode == 2 and "--matte needs a subject" in no_subject.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_a_subject_not_found_is_reported_with_its_frames(
+    davis_dir: Path, model_path: Path, tmp_path: Path
+) -> None:
+    """The swing clip cut to grey after frame 29: the girl cannot be found from there, and the CLI
+    says so (frames and seconds) instead of silently rendering those frames without blur."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    sources = sorted((davis_dir / "swing" / "frames").glob("*.jpg"))[:30]
+    for index, source in enumerate(sources):
+        (frames / f"{index:05d}.jpg").write_bytes(source.read_bytes())
+    grey = np.full_like(cv2.imread(str(sources[0])), 128)
+    for index in range(30, 45):
+        cv2.imwrite(str(frames / f"{index:05d}.jpg"), grey)
+    truth = cv2.imread(str(davis_dir / "swing" / "masks" / "00000.png"), cv2.IMREAD_GRAYSCALE) > 0
+    x, y = _deepest_point(truth)
+    out = tmp_path / "out.mp4"
+    result = run_cli("render", frames, "-o", out, "--focus", f"0:{x},{y}", "--quiet", model=model_path)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert warnings == ["smartfocus: warning: subject 1 not found on frames 30-44 (1.2-1.8 s); the blur eases out there"]
+    assert _frame_count(out) == 45
+
+
+def test_an_unknown_quality_exits_2(dog_clip: Path, tmp_path: Path) -> None:
+    result = run_cli("render", dog_clip, "-o", tmp_path / "out.mp4", "--quality", "ultra")
+    assert result.returncode == 2
+    assert "invalid choice: 'ultra'" in result.stderr
+    assert not (tmp_path / "out.mp4").exists()

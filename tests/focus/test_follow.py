@@ -90,7 +90,7 @@ def _bike(timeline: FocusTimeline) -> int:
 def test_a_rider_keeps_the_bike_sharp(segmenter, bmx: Path) -> None:
     """DAVIS `bmx-bumps`: a click on the rider also keeps the BMX bike under him sharp (the ground
     truth is both); the bike is a part because it touches him and moves with him."""
-    timeline, truth = _timeline(segmenter, bmx)
+    timeline, _ = _timeline(segmenter, bmx)
     bike = _bike(timeline)
     bike_mask = timeline.analysis.instances(0).masks[bike]
     matte = timeline.state(0).subject_matte > 0.5
