@@ -141,11 +141,10 @@ class Video:
             return cached
         size = flow_size(analysis.grid)
 
-        def grey(start: int, stop: int) -> Iterator[tuple[int, np.ndarray]]:
-            for index, image in self.reader.small_frames(size, cv2.INTER_AREA, start, stop):
-                yield index, cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        def frames(start: int, stop: int) -> Iterator[tuple[int, np.ndarray]]:
+            return self.reader.small_frames(size, cv2.INTER_AREA, start, stop)
 
-        track = follow_subject_masks(analysis, grey, frame, parts, settings)
+        track = follow_subject_masks(analysis, frames, frame, parts, settings)
         if self._analysis_key is not None:
             track.save(path)
         return track

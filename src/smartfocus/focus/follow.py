@@ -4,7 +4,7 @@ what it is there.
 ByteTrack and the tracklet linker (`identity`) decide identity from boxes, colours and motion; they
 break on what the detector sees badly (a dancer changing shape, a swinging child, a bird in motion
 blur) and can jump to a look-alike. Here the subject's mask is carried from each frame to the next
-with dense optical flow (OpenCV's DIS at <= 320 px, ~9 ms a frame) and the detections of the
+with dense optical flow (OpenCV's DIS at <= 320 px, ~2.5 ms a frame) and the detections of the
 next frame are judged against that carried mask:
 
 1. the detections the tracklet chains name for the frame are kept when they lie where the subject
@@ -32,16 +32,18 @@ import numpy as np
 
 from smartfocus.focus.identity import SubjectTrack
 from smartfocus.vision.analysis import Analysis
+from smartfocus.vision.instances import appearance_histograms
 from smartfocus.vision.region import RegionTrack
 
-FOLLOW_VERSION = 1  # part of the follow cache key: bump when the algorithm changes its results
+FOLLOW_VERSION = 2  # part of the follow cache key: bump when the algorithm changes its results
 DETECTED = 1.0
 CARRIED = 0.5
-# Optical flow runs on frames this long at most: DIS costs ~9 ms a frame at 320x180 on one core,
-# ~35 at 640x360 (a 640-px analysis' grid), and a mask that coarse moves the same either way.
+# Optical flow runs on frames this long at most: DIS (its FAST preset) costs ~2.5 ms a frame at
+# 320x180, four times that at 640x360 (a 640-px analysis' grid), and a mask that coarse moves the
+# same either way. The MEDIUM preset (~7.5 ms) scored the same on DAVIS dev (J&F 0.658 vs 0.657).
 FLOW_LONG_SIDE = 320
-# (start, stop) -> (index, grey frame of `flow_size(grid)`) for start <= index < stop, in order
-GreyFrames = Callable[[int, int], Iterator[tuple[int, np.ndarray]]]
+# (start, stop) -> (index, BGR frame of `flow_size(grid)`) for start <= index < stop, in order
+SmallFrames = Callable[[int, int], Iterator[tuple[int, np.ndarray]]]
 BACKWARD_CHUNK = 128  # frames decoded at once when following backwards (memory stays flat)
 
 
@@ -59,6 +61,7 @@ class FollowSettings:
     cover: float = 0.5  # share of the carried mask the pieces must cover together
     max_carry_frames: int = 30  # frames on flow alone before the subject counts as lost
     min_cells: int = 4  # a carried mask smaller than this has left the picture
+    min_carried_appearance: float = 0.3  # colours a carried mask must keep (motion blur shifts them)
 
 
 def flow_size(grid: tuple[int, int]) -> tuple[int, int]:
@@ -70,7 +73,7 @@ def flow_size(grid: tuple[int, int]) -> tuple[int, int]:
 
 def follow_subject_masks(
     analysis: Analysis,
-    grey: GreyFrames,
+    frames: SmallFrames,
     start: int,
     parts: Sequence[SubjectTrack],
     settings: FollowSettings | None = None,
@@ -86,28 +89,28 @@ def follow_subject_masks(
         raise ValueError(f"none of the subject's parts is detected on frame {start}")
     masks[start], status[start] = seed, DETECTED
     follower = _Follower(analysis, parts, settings)
-    follower.run(_forward(grey, start, count), seed, masks, status)
-    follower.run(_backward(grey, start), seed, masks, status)
+    follower.run(_forward(frames, start, count), seed, masks, status)
+    follower.run(_backward(frames, start), seed, masks, status)
     return RegionTrack.from_masks(masks, status > 0, status)
 
 
-def _forward(grey: GreyFrames, start: int, count: int) -> Iterator[tuple[int, np.ndarray]]:
-    yield from grey(start, count)
+def _forward(frames: SmallFrames, start: int, count: int) -> Iterator[tuple[int, np.ndarray]]:
+    yield from frames(start, count)
 
 
-def _backward(grey: GreyFrames, start: int) -> Iterator[tuple[int, np.ndarray]]:
+def _backward(frames: SmallFrames, start: int) -> Iterator[tuple[int, np.ndarray]]:
     """Frames `start`, `start - 1`, ... 0, decoded forwards in chunks (decoders only go forwards)."""
     stop = start + 1
     while stop > 0:
         first = max(0, stop - BACKWARD_CHUNK)
-        yield from reversed(list(grey(first, stop)))
+        yield from reversed(list(frames(first, stop)))
         stop = first
 
 
 class _Follower:
     def __init__(self, analysis: Analysis, parts: Sequence[SubjectTrack], settings: FollowSettings) -> None:
         self.analysis, self.parts, self.settings = analysis, parts, settings
-        self.flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        self.flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
         height, width = analysis.grid
         self.xs, self.ys = np.meshgrid(
             np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)
@@ -124,11 +127,13 @@ class _Follower:
         first = next(frames, None)
         if first is None:
             return
-        start, previous_grey = first
+        start, previous = first
+        previous_grey = cv2.cvtColor(previous, cv2.COLOR_BGR2GRAY)
         current: np.ndarray | None = seed
         appearance = self._appearance(start)  # the subject's colours where it was last detected
         carried = 0
-        for frame, image in frames:
+        for frame, bgr in frames:
+            image = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
             chained = _chained(self.analysis, self.parts, frame)
             if current is None:  # lost: wait for a tracklet chain to see it again
                 if chained is not None:
@@ -149,11 +154,18 @@ class _Follower:
                 masks[frame], status[frame] = current, DETECTED
                 continue
             carried += 1
-            if carried > self.settings.max_carry_frames:
-                current = None
+            if carried > self.settings.max_carry_frames or not self._looks_like(bgr, warped, appearance):
+                current = None  # not seen for too long, or what the mask went onto is something else
                 continue
             current = warped
             masks[frame], status[frame] = warped, CARRIED
+
+    def _looks_like(self, bgr: np.ndarray, mask: np.ndarray, appearance: np.ndarray) -> bool:
+        """Whether the carried `mask` still covers the subject's colours (not a cut, not the
+        occluder it went behind)."""
+        on_grid = cv2.resize(bgr, mask.shape[::-1], interpolation=cv2.INTER_AREA)
+        colours = appearance_histograms(on_grid, mask[None])[0]
+        return float(np.minimum(colours, appearance).sum()) >= self.settings.min_carried_appearance
 
     def _appearance(self, frame: int) -> np.ndarray:
         rows = [int(part.rows[frame]) for part in self.parts if part.rows[frame] >= 0]
