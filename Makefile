@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SHARED ?= $(abspath ../shared)
 export SMARTFOCUS_MODEL ?= $(SHARED)/models/yolov8n-seg-int8dq.pt
+export SMARTFOCUS_SAM_DIR ?= $(SHARED)/models/mobilesam
 STAMP := $(VENV)/.installed
 
 .PHONY: setup run test lint bench clean

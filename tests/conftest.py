@@ -61,6 +61,12 @@ def cut_clip() -> Callable[..., Path]:
 
 
 @pytest.fixture(scope="session")
+def blocks_clip(shared_dir: Path) -> Path:
+    """1280x720, 29.97 fps, 292 frames: hands moving look-alike letter blocks (no COCO class)."""
+    return shared_dir / "samples" / "sam2_03_blocks.mp4"
+
+
+@pytest.fixture(scope="session")
 def juggle_clip(shared_dir: Path) -> Path:
     """1280x720, 24 fps, 247 frames, no audio, a single keyframe."""
     return shared_dir / "samples" / "sam2_05_default_juggle.mp4"

@@ -18,7 +18,14 @@ import cv2
 import numpy as np
 
 from smartfocus.errors import SelectionError
-from smartfocus.focus.follow import FOLLOW_VERSION, FollowSettings, flow_size, follow_subject_masks
+from smartfocus.focus.follow import (
+    FOLLOW_VERSION,
+    FollowSettings,
+    flow_size,
+    follow_subject_masks,
+    settings_for,
+    with_takeovers,
+)
 from smartfocus.focus.identity import SubjectTrack
 from smartfocus.focus.plan import FocusPlan
 from smartfocus.focus.timeline import FocusTimeline
@@ -31,6 +38,7 @@ from smartfocus.vision.analysis import Analysis, analyse_video, cache_path, load
 from smartfocus.vision.model import Segmenter, load_segmenter, resolve_weights, weights_fingerprint
 from smartfocus.vision.propagate import RegionSettings, segment_on_grid, track_region
 from smartfocus.vision.region import (
+    ClickSegmenter,
     Point,
     RegionTrack,
     click_segmenter,
@@ -63,6 +71,7 @@ class Video:
         self._model_spec, self._device = model, device
         self._segmenter: Segmenter | None = segmenter
         self._analysis: Analysis | None = None
+        self._click_segmenter: ClickSegmenter | None = None
         self._analysis_key: str | None = None  # the analysis cache's name: what follow caches build on
 
     def __enter__(self) -> Video:
@@ -118,7 +127,7 @@ class Video:
             image = self.reader.read(frame)
             small = cv2.resize(image, analysis.grid[::-1], interpolation=cv2.INTER_AREA)
             size = (self.reader.info.width, self.reader.info.height)
-            return segment_on_grid(small, size, points, exclude, click_segmenter())
+            return segment_on_grid(small, size, points, exclude, self.click_segmenter, image)
 
         return FocusTimeline(
             analysis,
@@ -133,21 +142,39 @@ class Video:
     def followed(self, frame: int, parts: tuple[SubjectTrack, ...]) -> RegionTrack:
         """A detected subject (its parts' tracklet chains, seen on `frame`) followed through the clip
         with optical flow (`focus.follow`); cached on disk next to the regions."""
-        analysis = self.analyse()
-        settings = FollowSettings()
         key = ("follow", FOLLOW_VERSION, self._analysis_key, [list(p.track_ids) for p in parts])
-        path = region_cache_path(self.region_cache_dir, self._video_fingerprint(), frame, (), (), (key, settings))
+        path = region_cache_path(
+            self.region_cache_dir, self._video_fingerprint(), frame, (), (), (key, self._follow_settings)
+        )
         if self._analysis_key is not None and (cached := load_cached(path, RegionTrack.load)) is not None:
             return cached
+        track = self._follow(frame, parts)
+        if self._analysis_key is not None:
+            track.save(path)
+        return track
+
+    def _follow(
+        self, frame: int, parts: tuple[SubjectTrack, ...], seed: np.ndarray | None = None
+    ) -> RegionTrack:
+        analysis = self.analyse()
         size = flow_size(analysis.grid)
 
         def frames(start: int, stop: int) -> Iterator[tuple[int, np.ndarray]]:
             return self.reader.small_frames(size, cv2.INTER_AREA, start, stop)
 
-        track = follow_subject_masks(analysis, frames, frame, parts, settings)
-        if self._analysis_key is not None:
-            track.save(path)
-        return track
+        return follow_subject_masks(analysis, frames, frame, parts, self._follow_settings, seed=seed)
+
+    @property
+    def _follow_settings(self) -> FollowSettings:
+        return settings_for(self.settings.imgsz)
+
+    @property
+    def click_segmenter(self) -> ClickSegmenter:
+        """The segmenter for clicks on no detected object (`vision.region.click_segmenter`), made
+        once: a promptable model keeps its sessions and the frames it encoded."""
+        if self._click_segmenter is None:
+            self._click_segmenter = click_segmenter()
+        return self._click_segmenter
 
     def _video_fingerprint(self) -> str:
         if self._fingerprint is None:
@@ -165,17 +192,21 @@ class Video:
     ) -> RegionTrack:
         """The region under `points` (source pixels) on `frame`, minus `exclude`, followed through the
         clip on the analysis' mask grid; cached on disk, so asking again costs nothing."""
-        grid = grid or self.analyse().grid
-        segmenter = click_segmenter()
+        analysis = self.analyse()
+        grid = grid or analysis.grid
+        segmenter = self.click_segmenter
         settings = RegionSettings(segmenter=segmenter.name)
+        key = (grid, settings, FOLLOW_VERSION, self._follow_settings, self._analysis_key)
         path = region_cache_path(
-            self.region_cache_dir, self._video_fingerprint(), frame, points, exclude, (grid, settings)
+            self.region_cache_dir, self._video_fingerprint(), frame, points, exclude, key
         )
         if (cached := load_cached(path, RegionTrack.load)) is not None:
             return cached
         track = track_region(
             self.reader, frame, points, exclude, grid, segmenter, settings.propagation, progress
         )
+        if grid == analysis.grid:  # a detection that later finds the region takes it over there
+            track = with_takeovers(track, self._follow(frame, (), seed=track.mask(frame)))
         track.save(path)
         return track
 

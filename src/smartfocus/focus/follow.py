@@ -15,8 +15,9 @@ next frame are judged against that carried mask:
    in pieces);
 4. else the chains' detections, where they have any (the flow drifted, not the subject);
 5. else the carried mask itself is the subject's for up to `max_carry_frames` (the detector missed
-   it: pose, blur, small); after that, or when the mask has left the picture, it is lost until a
-   tracklet chain sees it again.
+   it: pose, blur, small) while it keeps the subject's colours; after that, or when the mask has
+   left the picture, it is lost until a tracklet chain sees it again, or a detection with its
+   colours turns up near where it was (within `max_reacquire_frames`).
 
 Per frame the result says detected (1.0), carried (0.5) or not visible (0), which the timeline, the
 CLI's warning and the page's track strip report.
@@ -24,6 +25,7 @@ CLI's warning and the page's track strip report.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -35,12 +37,12 @@ from smartfocus.vision.analysis import Analysis
 from smartfocus.vision.instances import appearance_histograms
 from smartfocus.vision.region import RegionTrack
 
-FOLLOW_VERSION = 2  # part of the follow cache key: bump when the algorithm changes its results
+FOLLOW_VERSION = 4  # part of the follow cache key: bump when the algorithm changes its results
 DETECTED = 1.0
 CARRIED = 0.5
-# Optical flow runs on frames this long at most: DIS (its FAST preset) costs ~2.5 ms a frame at
-# 320x180, four times that at 640x360 (a 640-px analysis' grid), and a mask that coarse moves the
-# same either way. The MEDIUM preset (~7.5 ms) scored the same on DAVIS dev (J&F 0.658 vs 0.657).
+# Optical flow runs on frames this long at most: DIS costs ~2.5 ms (FAST) or ~7.5 ms (MEDIUM) a
+# frame at 320x180, four times that at 640x360 (a 640-px analysis' grid), and a mask that coarse
+# moves the same either way.
 FLOW_LONG_SIDE = 320
 # (start, stop) -> (index, BGR frame of `flow_size(grid)`) for start <= index < stop, in order
 SmallFrames = Callable[[int, int], Iterator[tuple[int, np.ndarray]]]
@@ -51,6 +53,10 @@ BACKWARD_CHUNK = 128  # frames decoded at once when following backwards (memory 
 class FollowSettings:
     """Gates of the follower; shares of mask cells on the grid. Part of the follow cache key."""
 
+    # DIS preset: "fast" (~2.5 ms a frame at 320 px) or "medium" (~7.5 ms). On DAVIS dev at the
+    # 320-px analysis both score the same; at 640 px, medium keeps the swinging child of `swing`
+    # that fast loses (see `for_analysis`).
+    flow: str = "fast"
     keep: float = 0.3  # share of a chained detection inside the (dilated) carried mask to keep it
     take_over: float = 0.5  # IoU with the carried mask for another detection to take over
     loose_take_over: float = 0.2  # ... or this much, with no other detection a third as close
@@ -62,6 +68,14 @@ class FollowSettings:
     max_carry_frames: int = 30  # frames on flow alone before the subject counts as lost
     min_cells: int = 4  # a carried mask smaller than this has left the picture
     min_carried_appearance: float = 0.3  # colours a carried mask must keep (motion blur shifts them)
+    max_reacquire_frames: int = 90  # after being lost, a look-alike near where it was is taken ...
+    min_reacquire_appearance: float = 0.6  # ... if its colours match this well (stricter than above)
+
+
+def settings_for(imgsz: int) -> FollowSettings:
+    """The follower for an analysis at `imgsz`: a finer analysis (the "best" preset) was asked to
+    spend time on quality, so its flow is the finer one too."""
+    return FollowSettings(flow="medium" if imgsz > 320 else "fast")
 
 
 def flow_size(grid: tuple[int, int]) -> tuple[int, int]:
@@ -77,20 +91,28 @@ def follow_subject_masks(
     start: int,
     parts: Sequence[SubjectTrack],
     settings: FollowSettings | None = None,
+    *,
+    seed: np.ndarray | None = None,
 ) -> RegionTrack:
     """The subject made of `parts` (tracklet chains, all seen on frame `start`) on every frame,
-    followed forwards and backwards from `start`; see the module docstring."""
+    followed forwards and backwards from `start`; see the module docstring. With `seed` (a grid
+    mask on `start`: a clicked region the detector did not find there) and no parts, detections
+    that later match where the region went take it over."""
     settings = settings or FollowSettings()
     count = analysis.frame_count
     masks = np.zeros((count, *analysis.grid), bool)
     status = np.zeros(count, np.float32)
-    seed = _chained(analysis, parts, start)
-    if seed is None:
-        raise ValueError(f"none of the subject's parts is detected on frame {start}")
+    seed = _chained(analysis, parts, start) if seed is None else seed
+    if seed is None or not seed.any():
+        raise ValueError(f"the subject has no mask on frame {start} to follow")
     masks[start], status[start] = seed, DETECTED
     follower = _Follower(analysis, parts, settings)
     follower.run(_forward(frames, start, count), seed, masks, status)
     follower.run(_backward(frames, start), seed, masks, status)
+    for frame in np.flatnonzero(status == 0):  # what the chains still estimate (a sliver at an edge)
+        estimates = [m for part in parts if (m := part.mask(analysis, int(frame))) is not None]
+        if estimates:
+            masks[frame], status[frame] = np.maximum.reduce(estimates) > 0.5, CARRIED
     return RegionTrack.from_masks(masks, status > 0, status)
 
 
@@ -110,7 +132,8 @@ def _backward(frames: SmallFrames, start: int) -> Iterator[tuple[int, np.ndarray
 class _Follower:
     def __init__(self, analysis: Analysis, parts: Sequence[SubjectTrack], settings: FollowSettings) -> None:
         self.analysis, self.parts, self.settings = analysis, parts, settings
-        self.flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+        presets = {"fast": cv2.DISOPTICAL_FLOW_PRESET_FAST, "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+        self.flow = cv2.DISOpticalFlow_create(presets[settings.flow])
         height, width = analysis.grid
         self.xs, self.ys = np.meshgrid(
             np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)
@@ -130,16 +153,24 @@ class _Follower:
         start, previous = first
         previous_grey = cv2.cvtColor(previous, cv2.COLOR_BGR2GRAY)
         current: np.ndarray | None = seed
-        appearance = self._appearance(start)  # the subject's colours where it was last detected
+        # the subject's colours where it was last detected (or, for a region, where it was clicked)
+        appearance = self._appearance(start) if self.parts else self._colours(previous, seed)
         carried = 0
+        seen = deque([(start, _centre(seed))], maxlen=5)  # (frame, centre) when detected or carried
+        last_mask = seed
         for frame, bgr in frames:
             image = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
             chained = _chained(self.analysis, self.parts, frame)
-            if current is None:  # lost: wait for a tracklet chain to see it again
+            if current is None:  # lost: wait for a tracklet chain, or a look-alike where it was
+                previous_grey = image
                 if chained is not None:
                     current, carried, appearance = chained, 0, self._appearance(frame)
                     masks[frame], status[frame] = chained, DETECTED
-                previous_grey = image
+                elif (found := self._reacquired(frame, seen, last_mask, appearance)) is not None:
+                    instances = self.analysis.instances(frame)
+                    current, carried = instances.masks[found], 0
+                    appearance = instances.appearance[found]
+                    masks[frame], status[frame] = current, DETECTED
                 continue
             warped = self._warp(current, previous_grey, image)
             previous_grey = image
@@ -152,6 +183,8 @@ class _Follower:
                 current, carried = instances.masks[found].any(axis=0), 0
                 appearance = instances.appearance[found].mean(axis=0)
                 masks[frame], status[frame] = current, DETECTED
+                seen.append((frame, _centre(current)))
+                last_mask = current
                 continue
             carried += 1
             if carried > self.settings.max_carry_frames or not self._looks_like(bgr, warped, appearance):
@@ -159,13 +192,54 @@ class _Follower:
                 continue
             current = warped
             masks[frame], status[frame] = warped, CARRIED
+            seen.append((frame, _centre(warped)))
+            last_mask = warped
+
+    def _reacquired(
+        self,
+        frame: int,
+        seen: deque[tuple[int, np.ndarray]],
+        mask: np.ndarray,
+        appearance: np.ndarray,
+    ) -> int | None:
+        """After the subject was lost: the detection on `frame` that looks like it (colours) and is
+        where it could have got to, or None. "Where" is its size times a reach that grows with the
+        frames gone (as the tracklet linker's gate does), around where it was last and where its
+        last motion would have taken it; `mask` is its last mask."""
+        s = self.settings
+        last_frame, last_centre = seen[-1]
+        gap = abs(frame - last_frame)
+        instances = self.analysis.instances(frame)
+        if gap > s.max_reacquire_frames or len(instances) == 0:
+            return None
+        first_frame, first_centre = seen[0]
+        velocity = (last_centre - first_centre) / max(abs(last_frame - first_frame), 1)
+        predicted = last_centre + velocity * min(gap, 15)
+        size = float(np.sqrt(mask.sum()))
+        reach = size * min(1.0 + 0.15 * gap, 8.0)
+        best, best_alike = None, s.min_reacquire_appearance
+        for index, candidate in enumerate(instances.masks):
+            area = int(candidate.sum())
+            if not area or not 0.25 <= np.sqrt(area) / size <= 4.0:
+                continue  # another size altogether
+            centre = _centre(candidate)
+            if min(np.linalg.norm(centre - last_centre), np.linalg.norm(centre - predicted)) > reach:
+                continue
+            alike = float(np.minimum(instances.appearance[index], appearance).sum())
+            if alike >= best_alike:
+                best, best_alike = index, alike
+        return best
 
     def _looks_like(self, bgr: np.ndarray, mask: np.ndarray, appearance: np.ndarray) -> bool:
         """Whether the carried `mask` still covers the subject's colours (not a cut, not the
         occluder it went behind)."""
-        on_grid = cv2.resize(bgr, mask.shape[::-1], interpolation=cv2.INTER_AREA)
-        colours = appearance_histograms(on_grid, mask[None])[0]
+        colours = self._colours(bgr, mask)
         return float(np.minimum(colours, appearance).sum()) >= self.settings.min_carried_appearance
+
+    @staticmethod
+    def _colours(bgr: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        on_grid = cv2.resize(bgr, mask.shape[::-1], interpolation=cv2.INTER_AREA)
+        return appearance_histograms(on_grid, mask[None])[0]
 
     def _appearance(self, frame: int) -> np.ndarray:
         rows = [int(part.rows[frame]) for part in self.parts if part.rows[frame] >= 0]
@@ -225,6 +299,29 @@ class _Follower:
         if named:  # nothing matches where the flow went, but the chains see it: the flow drifted
             return named
         return None
+
+
+def with_takeovers(region: RegionTrack, followed: RegionTrack, agree: float = 0.5) -> RegionTrack:
+    """A clicked region's track, with the follower's where a detection took it over: the region is
+    the user's pick of something the detector did not see as one object, so while it is followed
+    a detection only replaces it where the two agree (IoU >= `agree`); where the region was lost,
+    the follower's detections, then what it carried, fill in."""
+    frames = len(region.visible)
+    masks = np.zeros((frames, *region.grid), bool)
+    status = np.zeros(frames, np.float32)
+    for frame in range(frames):
+        own, other = region.mask(frame), followed.mask(frame)
+        detected = other is not None and followed.confidence[frame] >= DETECTED
+        if detected and (own is None or (own & other).sum() >= agree * (own | other).sum()):
+            masks[frame], status[frame] = other, DETECTED
+        elif own is not None or other is not None:
+            masks[frame], status[frame] = own if own is not None else other, CARRIED
+    return RegionTrack.from_masks(masks, status > 0, status)
+
+
+def _centre(mask: np.ndarray) -> np.ndarray:
+    ys, xs = np.nonzero(mask)
+    return np.array([xs.mean(), ys.mean()]) if len(xs) else np.zeros(2)
 
 
 def _chained(analysis: Analysis, parts: Sequence[SubjectTrack], frame: int) -> np.ndarray | None:

@@ -114,6 +114,19 @@ class FollowedSubject:
         return self.track.confidence
 
 
+def subject_label(analysis: Analysis, subject: Subject) -> str:
+    """What to call a subject on screen: the detector's class and track id ("person #3"), or
+    "region" for a click on something the detector does not know."""
+    if isinstance(subject, RegionSubject):
+        return "region"
+    # a FollowedSubject or SubjectTrack names its tracks; a PartsSubject's first part is the clicked one
+    track = subject.parts[0] if isinstance(subject, PartsSubject) else subject
+    track_id = track.track_ids[0]  # type: ignore[attr-defined]
+    seen = np.flatnonzero(analysis.track_ids == track_id)
+    name = analysis.class_names.get(int(analysis.class_ids[seen[0]]), "object") if len(seen) else "object"
+    return f"{name} #{track_id}"
+
+
 @dataclass(frozen=True)
 class FocusState:
     """What the compositor needs for one frame (masks on the analysis' grid)."""

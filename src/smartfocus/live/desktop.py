@@ -25,7 +25,7 @@ import numpy as np
 from smartfocus.api import Video
 from smartfocus.errors import SelectionError
 from smartfocus.focus.plan import FocusPlan
-from smartfocus.focus.timeline import FocusTimeline, RegionSubject
+from smartfocus.focus.timeline import FocusTimeline, subject_label
 from smartfocus.live.engine import LiveEngine
 from smartfocus.live.stream import LiveStream
 from smartfocus.render.compositor import LensSettings, composite
@@ -194,19 +194,10 @@ class DesktopController:
         timeline = self.timeline
         if timeline is None:
             return "none"
-        labels = []
-        for column in np.flatnonzero(timeline.active[self.frame]):
-            subject = timeline.subjects[column]
-            if isinstance(subject, RegionSubject):  # a click on nothing the detector knows
-                labels.append("region")
-                continue
-            rows = subject.rows[subject.rows >= 0]
-            name = (
-                self.analysis.class_names.get(int(self.analysis.class_ids[rows[0]]), "object")
-                if len(rows)
-                else "object"
-            )
-            labels.append(f"{name} #{subject.track_ids[0]}")
+        labels = [
+            subject_label(self.analysis, timeline.subjects[column])
+            for column in np.flatnonzero(timeline.active[self.frame])
+        ]
         return ", ".join(labels) or "none"
 
     def tick(self) -> None:

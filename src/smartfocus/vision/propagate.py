@@ -178,8 +178,9 @@ def track_region(
     """The region under `positives` (and not under `negatives`) on `frame`, source pixels, followed
     through the whole clip on the mask grid (`grid` = (height, width))."""
     frames = [image for _, image in reader.small_frames((grid[1], grid[0]), cv2.INTER_AREA)]
+    full = reader.read(frame) if getattr(segmenter, "wants_full_frame", False) else None
     mask = segment_on_grid(
-        frames[frame], (reader.info.width, reader.info.height), positives, negatives, segmenter
+        frames[frame], (reader.info.width, reader.info.height), positives, negatives, segmenter, full
     )
     if not mask.any():
         where = ", ".join(f"({x:g}, {y:g})" for x, y in positives)
@@ -194,8 +195,17 @@ def segment_on_grid(
     positives: Sequence[Point],
     negatives: Sequence[Point],
     segmenter: ClickSegmenter,
+    full_frame: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The click frame's region on the mask grid, from clicks in source pixels (`frame_size` = (w, h))."""
+    """The click frame's region on the mask grid, from clicks in source pixels (`frame_size` = (w, h)).
+
+    A segmenter that wants the frame as shot (`wants_full_frame`) is given `full_frame` when there is
+    one, and its mask is area-averaged down to the grid.
+    """
+    if full_frame is not None and getattr(segmenter, "wants_full_frame", False):
+        mask = segmenter.segment(full_frame, positives, negatives)
+        grid = (image_on_grid.shape[1], image_on_grid.shape[0])
+        return cv2.resize(mask.astype(np.float32), grid, interpolation=cv2.INTER_AREA) > 0.5
     sx, sy = image_on_grid.shape[1] / frame_size[0], image_on_grid.shape[0] / frame_size[1]
     return segmenter.segment(
         image_on_grid, [(x * sx, y * sy) for x, y in positives], [(x * sx, y * sy) for x, y in negatives]
