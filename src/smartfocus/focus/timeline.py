@@ -54,13 +54,9 @@ class Subject(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class RegionSubject:
-    """A subject the detector does not know: a region segmented from clicks and followed by flow."""
+class _OnRegionTrack:
+    """A subject whose masks are one `RegionTrack` (bit-packed, computed once and cached)."""
 
-    frame: int
-    points: tuple[Point, ...]
-    exclude: tuple[Point, ...]
     track: RegionTrack
 
     def visible(self) -> np.ndarray:
@@ -69,6 +65,16 @@ class RegionSubject:
     def mask(self, analysis: Analysis, frame: int) -> np.ndarray | None:
         mask = self.track.mask(frame)
         return None if mask is None else mask.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class RegionSubject(_OnRegionTrack):
+    """A subject the detector does not know: a region segmented from clicks and followed by flow."""
+
+    frame: int
+    points: tuple[Point, ...]
+    exclude: tuple[Point, ...]
+    track: RegionTrack
 
     def status(self) -> np.ndarray:
         """Segmented on the click frame, carried by flow everywhere else it was followed."""
@@ -96,19 +102,12 @@ class PartsSubject:
 
 
 @dataclass(frozen=True)
-class FollowedSubject:
+class FollowedSubject(_OnRegionTrack):
     """A detected subject (with its parts) followed frame by frame (`focus.follow`): `status` is
     1 where detected, 0.5 where carried on optical flow, 0 where not visible."""
 
     track_ids: tuple[int, ...]
     track: RegionTrack
-
-    def visible(self) -> np.ndarray:
-        return self.track.visible
-
-    def mask(self, analysis: Analysis, frame: int) -> np.ndarray | None:
-        mask = self.track.mask(frame)
-        return None if mask is None else mask.astype(np.float32)
 
     def status(self) -> np.ndarray:
         return self.track.confidence
