@@ -107,17 +107,13 @@ def follow_subject_masks(
         raise ValueError(f"the subject has no mask on frame {start} to follow")
     masks[start], status[start] = seed, DETECTED
     follower = _Follower(analysis, parts, settings)
-    follower.run(_forward(frames, start, count), seed, masks, status)
+    follower.run(iter(frames(start, count)), seed, masks, status)
     follower.run(_backward(frames, start), seed, masks, status)
     for frame in np.flatnonzero(status == 0):  # what the chains still estimate (a sliver at an edge)
         estimates = [m for part in parts if (m := part.mask(analysis, int(frame))) is not None]
         if estimates:
             masks[frame], status[frame] = np.maximum.reduce(estimates) > 0.5, CARRIED
     return RegionTrack.from_masks(masks, status > 0, status)
-
-
-def _forward(frames: SmallFrames, start: int, count: int) -> Iterator[tuple[int, np.ndarray]]:
-    yield from frames(start, count)
 
 
 def _backward(frames: SmallFrames, start: int) -> Iterator[tuple[int, np.ndarray]]:
