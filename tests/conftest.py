@@ -103,3 +103,24 @@ def segmenter(model_path: Path, isolated_home: Path):
     from smartfocus.vision.model import load_segmenter
 
     return load_segmenter(model_path, os.environ.get("SMARTFOCUS_DEVICE", "cpu"))
+
+
+# Whole areas a machine without these tools cannot test, found by their tests' skip reasons.
+_AREAS = {
+    "Xvfb": ("the desktop and camera windows", "xvfb xauth"),
+    "chromium": ("the web page and the WebRTC page", "chromium"),
+}
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """At the end of the run: which areas were skipped for a missing tool, and what installs them."""
+    reasons = [str(report.longrepr) for report in terminalreporter.stats.get("skipped", [])]
+    missing = [(area, package) for tool, (area, package) in _AREAS.items() if any(tool in r for r in reasons)]
+    if missing:
+        areas = " and ".join(area for area, _ in missing)
+        packages = " ".join(package for _, package in missing)
+        terminalreporter.write_line(
+            f"NOT TESTED on this machine: {areas}; install with: apt-get install -y {packages} "
+            "(as root; .ci/run does it)",
+            yellow=True,
+        )
