@@ -34,7 +34,7 @@ import numpy as np
 
 from smartfocus.focus.identity import SubjectTrack
 from smartfocus.vision.analysis import Analysis
-from smartfocus.vision.instances import appearance_histograms
+from smartfocus.vision.instances import Instances, appearance_histograms
 from smartfocus.vision.region import RegionTrack
 
 FOLLOW_VERSION = 4  # part of the follow cache key: bump when the algorithm changes its results
@@ -162,20 +162,22 @@ class _Follower:
                 if chained is not None:
                     current, carried, appearance = chained, 0, self._appearance(frame)
                     masks[frame], status[frame] = chained, DETECTED
-                elif (found := self._reacquired(frame, seen, last_mask, appearance)) is not None:
+                else:
                     instances = self.analysis.instances(frame)
-                    current, carried = instances.masks[found], 0
-                    appearance = instances.appearance[found]
-                    masks[frame], status[frame] = current, DETECTED
+                    found = self._reacquired(instances, frame, seen, last_mask, appearance)
+                    if found is not None:
+                        current, carried = instances.masks[found], 0
+                        appearance = instances.appearance[found]
+                        masks[frame], status[frame] = current, DETECTED
                 continue
             warped = self._warp(current, previous_grey, image)
             previous_grey = image
             if warped.sum() < self.settings.min_cells:
                 current = None  # out of the picture
                 continue
-            found = self._detected(frame, warped, appearance)
+            instances = self.analysis.instances(frame)
+            found = self._detected(instances, frame, warped, appearance)
             if found is not None:
-                instances = self.analysis.instances(frame)
                 current, carried = instances.masks[found].any(axis=0), 0
                 appearance = instances.appearance[found].mean(axis=0)
                 masks[frame], status[frame] = current, DETECTED
@@ -193,19 +195,19 @@ class _Follower:
 
     def _reacquired(
         self,
+        instances: Instances,
         frame: int,
         seen: deque[tuple[int, np.ndarray]],
         mask: np.ndarray,
         appearance: np.ndarray,
     ) -> int | None:
-        """After the subject was lost: the detection on `frame` that looks like it (colours) and is
+        """After the subject was lost: the detection (of `instances`, `frame`'s) that looks like it (colours) and is
         where it could have got to, or None. "Where" is its size times a reach that grows with the
         frames gone (as the tracklet linker's gate does), around where it was last and where its
         last motion would have taken it; `mask` is its last mask."""
         s = self.settings
         last_frame, last_centre = seen[-1]
         gap = abs(frame - last_frame)
-        instances = self.analysis.instances(frame)
         if gap > s.max_reacquire_frames or len(instances) == 0:
             return None
         first_frame, first_centre = seen[0]
@@ -252,11 +254,12 @@ class _Follower:
         )
         return moved > 0.5
 
-    def _detected(self, frame: int, warped: np.ndarray, appearance: np.ndarray) -> list[int] | None:
+    def _detected(
+        self, instances: Instances, frame: int, warped: np.ndarray, appearance: np.ndarray
+    ) -> list[int] | None:
         """Which of `frame`'s detections are the subject, given where its mask was carried and its
         colours (`appearance`) where last detected; None when none is."""
         s = self.settings
-        instances = self.analysis.instances(frame)
         if len(instances) == 0:
             return None
         cells = instances.masks.reshape(len(instances), -1)

@@ -295,6 +295,10 @@ def _resolve(
                 f"keyframe at frame {keyframe.frame} is past the video's last frame {analysis.frame_count - 1}"
             )
         instances = _without_excluded(analysis, keyframe)
+        # what the exclude points ruled out is never made a part either
+        excluded = set(analysis.instances(keyframe.frame).track_ids.tolist()) - set(
+            instances.track_ids.tolist()
+        )
         chosen: set[int] = set()
         loose: list[Point] = []
         for x, y in keyframe.points:
@@ -324,7 +328,7 @@ def _resolve(
                     keyframe.frame,
                     track,
                     lambda tid: follow_subject(analysis, tid, successors, settings),
-                    excluded=_excluded_track_ids(analysis, keyframe),
+                    excluded=excluded,
                 ),
             )
             ids = tuple(part.track_ids for part in parts)
@@ -395,9 +399,3 @@ def _without_excluded(analysis: Analysis, keyframe: Keyframe) -> Instances:
             appearance=instances.appearance[keep],
         )
     return instances
-
-
-def _excluded_track_ids(analysis: Analysis, keyframe: Keyframe) -> set[int]:
-    """Track ids of the detections the keyframe's exclude points rule out (never made parts)."""
-    kept = set(_without_excluded(analysis, keyframe).track_ids.tolist())
-    return set(analysis.instances(keyframe.frame).track_ids.tolist()) - kept
