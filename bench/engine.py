@@ -80,7 +80,7 @@ def main() -> int:
                 start = time.perf_counter()
                 video.render(out / "second.mp4", _plan(args.second))
                 rerender.append(frames / (time.perf_counter() - start))
-                if video._segmenter is not None:
+                if video.model.loaded:
                     print("re-render loaded the model: the analysis cache was missed", file=sys.stderr)
                     return 1
             naive.append(naive_transcode(args.clip, out / "naive.mp4"))

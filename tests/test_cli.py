@@ -1,5 +1,7 @@
 """The `smartfocus` command as a user runs it: a real process, real footage, the real model."""
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,11 +12,15 @@ import numpy as np
 import pytest
 
 
-def run_cli(*args: object, model: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: object, model: Path | None = None, timeout: float = 600, home: Path | None = None
+) -> subprocess.CompletedProcess:
+    """`smartfocus ARGS` in a fresh process; `home`: its own SMARTFOCUS_HOME (a cold cache)."""
     command = [sys.executable, "-m", "smartfocus", *map(str, args)]
     if model is not None:
         command += ["--model", str(model)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    env = None if home is None else {**os.environ, "SMARTFOCUS_HOME": str(home)}
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def _deepest_point(mask: np.ndarray) -> tuple[int, int]:
@@ -50,6 +56,44 @@ def test_render_frame_folder_with_matte_export(davis_dir: Path, model_path: Path
     assert ((first > 127) & truth).sum() / ((first > 127) | truth).sum() > 0.6
     assert _frame_count(out) == 60
     assert not list(tmp_path.glob(".*")), "temporary files were left behind"
+
+
+def test_a_saved_plan_renders_again_without_the_clicks_or_the_model(
+    davis_dir: Path, model_path: Path, tmp_path: Path
+) -> None:
+    frames = davis_dir / "swing" / "frames"
+    home, plan = tmp_path / "home", tmp_path / "plan.json"
+    first = run_cli(
+        "render", frames, "-o", tmp_path / "a.mp4", "--focus", "0:481,283", "--exclude", "0:830,20",
+        "--focus", "30:300,200", "--stride", "2", "--save-plan", plan, model=model_path, home=home,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    assert first.stderr.count("smartfocus: loading model...") == 1  # said once, before the bar
+    saved = json.loads(plan.read_text())
+    assert saved == {
+        "keyframes": [
+            {"frame": 0, "action": "focus", "points": [[481.0, 283.0]], "exclude": [[830.0, 20.0]]},
+            {"frame": 30, "action": "focus", "points": [[300.0, 200.0]]},
+        ]
+    }
+    again = run_cli(
+        "render", frames, "-o", tmp_path / "b.mp4", "--plan", plan, "--stride", "2", "--matte",
+        tmp_path / "m", model=model_path, home=home,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert "loading model" not in again.stderr  # the analysis came from the cache
+    first_mattes = run_cli(
+        "render", frames, "-o", tmp_path / "c.mp4", "--focus", "0:481,283", "--exclude", "0:830,20",
+        "--focus", "30:300,200", "--stride", "2", "--matte", tmp_path / "n", model=model_path, home=home,
+    )  # fmt: skip
+    assert first_mattes.returncode == 0, first_mattes.stderr
+    for name in ("00000.png", "00045.png"):
+        assert np.array_equal(cv2.imread(str(tmp_path / "m" / name)), cv2.imread(str(tmp_path / "n" / name)))
+
+    plan.write_text("{not json")
+    broken = run_cli("render", frames, "-o", tmp_path / "d.mp4", "--plan", plan, model=model_path, home=home)
+    assert broken.returncode == 2 and broken.stderr.startswith("smartfocus: error: not a focus plan")
+    assert broken.stderr.count("\n") == 1 and not (tmp_path / "d.mp4").exists()
 
 
 def test_render_keeps_audio_and_frame_count(dog_clip: Path, model_path: Path, tmp_path: Path) -> None:
@@ -127,6 +171,7 @@ def test_missing_weights_fail_fast_with_a_fix(dog_clip: Path, tmp_path: Path) ->
     )
     assert result.returncode == 2
     assert "x.pt not found" in result.stderr and "--model PATH" in result.stderr
+    assert result.stderr.count("\n") == 1 and "analysing" not in result.stderr  # no empty bar first
 
 
 def test_official_name_offline_fails_fast_instead_of_hanging(dog_clip: Path, tmp_path: Path) -> None:

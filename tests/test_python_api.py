@@ -6,7 +6,7 @@ import av
 import pytest
 
 import smartfocus
-import smartfocus.api
+import smartfocus.vision.model
 
 
 def test_second_render_reuses_the_cached_analysis(
@@ -20,7 +20,7 @@ def test_second_render_reuses_the_cached_analysis(
     def no_inference(*args: object, **kwargs: object) -> None:
         raise AssertionError("a cached analysis must not load the model")
 
-    monkeypatch.setattr(smartfocus.api, "load_segmenter", no_inference)
+    monkeypatch.setattr(smartfocus.vision.model, "load_segmenter", no_inference)
     with smartfocus.open_video(frames, model=model_path) as video:
         video.render(tmp_path / "second.mp4", plan.focus(30, (481, 283)), blur=0.3, matte_dir=tmp_path / "m")
     with av.open(str(tmp_path / "second.mp4")) as container:

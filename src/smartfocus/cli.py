@@ -8,12 +8,19 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
 
 from smartfocus import __version__
+from smartfocus.focus.plan import FocusPlan
+from smartfocus.focus.timeline import DEFAULT_TRANSITION_S
+from smartfocus.progress import Progress, Steps, drive
+from smartfocus.render.compositor import DEFAULT_BLUR
+
+T = TypeVar("T")
 
 _POINT = re.compile(r"^\s*(\d+)\s*:\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*$")
 
@@ -32,11 +39,26 @@ def _strength_arg(text: str) -> float:
     return value
 
 
+def _transition_arg(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value <= 10.0:
+        raise argparse.ArgumentTypeError(f"transition must be between 0 and 10 seconds, got {value:g}")
+    return value
+
+
 def _imgsz_arg(text: str) -> int:
     value = int(text)
     if value % 32 or not 64 <= value <= 1920:
         raise argparse.ArgumentTypeError(f"imgsz must be a multiple of 32 between 64 and 1920, got {value}")
     return value
+
+
+def _model_options() -> argparse.ArgumentParser:
+    """--model and --device, the same for every command (a parent parser)."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--model", help="YOLOv8-seg weights path or official name (env SMARTFOCUS_MODEL)")
+    options.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when available)")
+    return options
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,9 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"smartfocus {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    model = _model_options()
 
     render = commands.add_parser(
         "render",
+        parents=[model],
         help="render a clip with a subject in focus",
         description="Render INPUT (video file or folder of frames) to an H.264 mp4, keeping the clicked "
         "subjects sharp. Without --focus the clip is only transcoded.",
@@ -82,6 +106,16 @@ def build_parser() -> argparse.ArgumentParser:
         "is skipped, a clicked region is cut back to leave it out",
     )
     render.add_argument(
+        "--plan",
+        type=Path,
+        metavar="JSON",
+        help="start from the focus plan in JSON (what --save-plan writes, the Python API's "
+        "FocusPlan.to_json() and the server's GET /plan); --focus/--add/--exclude/--clear add to it",
+    )
+    render.add_argument(
+        "--save-plan", type=Path, metavar="JSON", help="write the focus plan used to JSON (for --plan)"
+    )
+    render.add_argument(
         "--any-object",
         action="store_true",
         help="treat every click as on an object the detector does not know (segment and follow the "
@@ -91,17 +125,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--clear", type=int, action="append", default=[], metavar="F", help="no focus from F on"
     )
     render.add_argument(
-        "--blur", type=_strength_arg, default=0.6, help="blur strength, 0 (off) to 1 (default 0.6)"
+        "--blur",
+        type=_strength_arg,
+        default=DEFAULT_BLUR,
+        help=f"blur strength, 0 (off) to 1 (default {DEFAULT_BLUR})",
     )
     render.add_argument(
-        "--transition", type=float, default=0.4, metavar="SECONDS", help="rack-focus duration (default 0.4)"
+        "--transition",
+        type=_transition_arg,
+        default=DEFAULT_TRANSITION_S,
+        metavar="SECONDS",
+        help=f"rack-focus duration (default {DEFAULT_TRANSITION_S})",
     )
     render.add_argument("--matte", type=Path, metavar="DIR", help="also write one PNG matte per frame to DIR")
     render.add_argument(
         "--no-refine", action="store_true", help="use the raw segmentation matte (no edge refinement)"
     )
-    render.add_argument("--model", help="YOLOv8-seg weights path or official name (env SMARTFOCUS_MODEL)")
-    render.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when available)")
     render.add_argument(
         "--quality",
         choices=("fast", "balanced", "best"),
@@ -120,8 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     render.add_argument("--fps", type=float, help="frame rate of a frame folder (default 25)")
     render.add_argument("--quiet", action="store_true", help="no progress bars")
-    _add_serve(commands)
-    _add_window_commands(commands)
+    _add_serve(commands, model)
+    _add_window_commands(commands, model)
     return parser
 
 
@@ -132,11 +171,12 @@ def _size_arg(text: str) -> tuple[int, int]:
     return int(match[1]), int(match[2])
 
 
-def _add_window_commands(commands: argparse._SubParsersAction) -> None:
+def _add_window_commands(commands: argparse._SubParsersAction, model: argparse.ArgumentParser) -> None:
     """`desktop` and `live`: the OpenCV windows (keys are listed in smartfocus.live.desktop)."""
     keys = "click = focus (another click racks focus to it), space = play/pause, , . = step, r = reset, b/B = blur -/+, s = save still, q = quit"
     desktop = commands.add_parser(
         "desktop",
+        parents=[model],
         help="focus a video interactively in a window",
         description=f"Open VIDEO in a window and click subjects to focus. Keys: {keys}. The analysis is "
         "shared with `render` through the cache: a clip analysed once is never analysed again.",
@@ -144,6 +184,7 @@ def _add_window_commands(commands: argparse._SubParsersAction) -> None:
     desktop.add_argument("input", type=Path, help="video file or folder of frames")
     live = commands.add_parser(
         "live",
+        parents=[model],
         help="focus a camera live in a window",
         description="Show a camera with the clicked subject in focus, in real time: frames the machine "
         "cannot keep up with are dropped, never queued. Keys: click = focus, r = reset, b/B = blur -/+, "
@@ -160,18 +201,20 @@ def _add_window_commands(commands: argparse._SubParsersAction) -> None:
     )
     for parser in (desktop, live):
         parser.add_argument(
-            "--blur", type=_strength_arg, default=0.6, help="blur strength, 0 (off) to 1 (default 0.6)"
+            "--blur",
+            type=_strength_arg,
+            default=DEFAULT_BLUR,
+            help=f"blur strength, 0 (off) to 1 (default {DEFAULT_BLUR})",
         )
         parser.add_argument(
             "--stills", type=Path, default=Path("."), metavar="DIR", help="where `s` saves stills (default .)"
         )
-        parser.add_argument("--model", help="YOLOv8-seg weights path or official name (env SMARTFOCUS_MODEL)")
-        parser.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when available)")
         parser.add_argument(
             "--imgsz", type=_imgsz_arg, help="analysis resolution, a multiple of 32 (default 320)"
         )
     desktop.add_argument("--fps", type=float, help="frame rate of a frame folder (default 25)")
     desktop.add_argument("--quiet", action="store_true", help="no progress bar while analysing")
+    live.add_argument("--quiet", action="store_true", help="no line while the model loads")
 
 
 def _check_window(stills: Path) -> None:
@@ -187,18 +230,26 @@ def _check_window(stills: Path) -> None:
 
 
 def _desktop(args: argparse.Namespace) -> int:
-    from smartfocus.api import open_video
     from smartfocus.live.desktop import DesktopController, OpenCVWindow, run_window
+    from smartfocus.session import open_video
 
     _check_window(args.stills)
-    with open_video(
-        args.input, model=args.model, device=args.device, imgsz=args.imgsz, fps=args.fps
-    ) as video:
-        with _progress_bar("analysing", args.quiet) as progress:
-            video.analyse(progress)
-        controller = DesktopController(video, blur=args.blur, stills_dir=args.stills)
+    with open_video(args.input, model=_shared_model(args), imgsz=args.imgsz, fps=args.fps) as session:
+        _show_steps("analysing", session.analysis_steps(), args.quiet)
+        controller = DesktopController(session, blur=args.blur, stills_dir=args.stills)
         run_window(controller, OpenCVWindow(f"smartfocus - {args.input.name}"))
     return 0
+
+
+def _shared_model(args: argparse.Namespace):
+    """The command's detector, which says on stderr when it starts loading (seconds on a CPU)."""
+    from smartfocus.vision.model import SharedModel
+
+    def announce() -> None:
+        if not args.quiet:
+            print("smartfocus: loading model...", file=sys.stderr, flush=True)
+
+    return SharedModel(args.model, args.device, on_load=announce)
 
 
 def _live(args: argparse.Namespace) -> int:
@@ -206,7 +257,6 @@ def _live(args: argparse.Namespace) -> int:
     from smartfocus.live.desktop import LiveController, OpenCVWindow, run_window
     from smartfocus.live.engine import LiveEngine, LiveSettings
     from smartfocus.live.stream import FileCamera, FrameSource, LiveStream, OpenCVCamera
-    from smartfocus.vision.model import load_segmenter
 
     _check_window(args.stills)
     source: FrameSource
@@ -219,7 +269,7 @@ def _live(args: argparse.Namespace) -> int:
     else:
         raise MediaError(f"--camera {args.camera!r} is neither a camera index nor an existing video file")
     settings = LiveSettings(blur=args.blur, **({"imgsz": args.imgsz} if args.imgsz else {}))
-    engine = LiveEngine(load_segmenter(args.model, args.device), settings)
+    engine = LiveEngine(_shared_model(args).segmenter(), settings)
     stream = LiveStream(engine, source).start()
     try:
         run_window(
@@ -232,9 +282,10 @@ def _live(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_serve(commands: argparse._SubParsersAction) -> None:
+def _add_serve(commands: argparse._SubParsersAction, model: argparse.ArgumentParser) -> None:
     serve = commands.add_parser(
         "serve",
+        parents=[model],
         help="start the web app (upload, click to focus, preview, render, download)",
         description="Serve the web page and its API. Binds 127.0.0.1 unless --host says otherwise.",
     )
@@ -245,8 +296,6 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:
     serve.add_argument(
         "--data-dir", type=Path, help="uploads, renders and state (default $SMARTFOCUS_HOME/server)"
     )
-    serve.add_argument("--model", help="YOLOv8-seg weights path or official name (env SMARTFOCUS_MODEL)")
-    serve.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when available)")
     serve.add_argument(
         "--max-upload-mb", type=int, default=2048, metavar="MB", help="largest accepted upload (default 2048)"
     )
@@ -276,37 +325,94 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show_steps(description: str, steps: Steps[T], quiet: bool) -> T:
+    """Run long work (`smartfocus.progress` steps) under a progress bar; its result."""
+    with _progress_bar(description, quiet) as progress:
+        return drive(steps, progress)
+
+
 @contextmanager
-def _progress_bar(description: str, quiet: bool):
-    """A tqdm bar on stderr, driven by (done, total) callbacks."""
+def _progress_bar(description: str, quiet: bool) -> Iterator[Progress]:
+    """A tqdm bar on stderr, driven by (done, total) reports. It appears with the first report, so
+    work that fails before it starts (a missing model, a bad click) or has nothing to do (a cached
+    analysis) leaves no empty bar behind, and its rate and ETA count frames actually done."""
     from tqdm import tqdm
 
-    bar = tqdm(
-        desc=description, unit="frame", disable=quiet, file=sys.stderr, leave=False, dynamic_ncols=True
-    )
+    bar: tqdm | None = None
 
     def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(
+                desc=description, unit="frame", disable=quiet, file=sys.stderr, leave=False, dynamic_ncols=True
+            )
         bar.total = total
         bar.update(done - bar.n)
 
     try:
         yield update
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
 
 
 def _render(args: argparse.Namespace) -> int:
-    from smartfocus.api import open_video
     from smartfocus.errors import MediaError, SelectionError
-    from smartfocus.focus.plan import FocusPlan
+    from smartfocus.session import open_video
 
-    if args.matte and not (args.focus or args.add):
+    if args.matte and not (args.focus or args.add or args.plan):
         raise SelectionError("--matte needs a subject: add --focus F:X,Y")
     if args.output.resolve() == args.input.resolve():
         raise MediaError(f"output {args.output} is the input; choose another -o so the source is kept")
-    if not args.output.parent.is_dir():
-        raise MediaError(f"output folder {args.output.parent} does not exist; create it or choose another -o")
+    for path, what in ((args.output, "-o"), (args.save_plan, "--save-plan")):
+        if path is not None and not path.parent.is_dir():
+            raise MediaError(f"output folder {path.parent} does not exist; create it or choose another {what}")
+    plan = _plan_of(args)
+    with open_video(
+        args.input,
+        model=_shared_model(args),
+        quality=args.quality,
+        imgsz=args.imgsz,
+        stride=args.stride,
+        fps=args.fps,
+    ) as session:
+        timeline = None
+        if plan.keyframes:
+            _show_steps("analysing", session.analysis_steps(), args.quiet)
+            with _progress_bar("following", args.quiet) as region_progress:
+                timeline = session.timeline(
+                    plan,
+                    transition_seconds=args.transition,
+                    any_object=args.any_object,
+                    progress=region_progress,
+                )
+            _warn_missing(timeline.missing(), float(session.info.fps))
+        if args.save_plan is not None:  # the plan resolved: it picks what it says
+            _save_plan(plan, args.save_plan)
+        steps = session.render_steps(
+            args.output,
+            plan,
+            blur=args.blur,
+            refine=not args.no_refine,
+            matte_dir=args.matte,
+            timeline=timeline,
+        )
+        _show_steps("rendering", steps, args.quiet)
+    print(args.output, file=sys.stderr if args.quiet else sys.stdout)
+    return 0
+
+
+def _plan_of(args: argparse.Namespace) -> FocusPlan:
+    """The --plan file's plan (or an empty one) with the command line's clicks added."""
+    from smartfocus.errors import MediaError
+
     plan = FocusPlan()
+    if args.plan is not None:
+        try:
+            text = args.plan.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise MediaError(f"cannot read --plan {args.plan}: {error.strerror or error}") from None
+        plan = FocusPlan.from_json(text)
     for frame, x, y in args.focus:
         plan = plan.focus(frame, (x, y))
     for frame, x, y in args.add:
@@ -315,40 +421,16 @@ def _render(args: argparse.Namespace) -> int:
         plan = plan.exclude(frame, (x, y))
     for frame in args.clear:
         plan = plan.clear(frame)
-    with open_video(
-        args.input,
-        model=args.model,
-        device=args.device,
-        quality=args.quality,
-        imgsz=args.imgsz,
-        stride=args.stride,
-        fps=args.fps,
-    ) as video:
-        if plan.keyframes:
-            with _progress_bar("analysing", args.quiet) as progress:
-                video.analyse(progress)
-        timeline = None
-        if plan.keyframes:
-            with _progress_bar("following", args.quiet) as region_progress:
-                timeline = video.timeline(
-                    plan,
-                    transition_seconds=args.transition,
-                    any_object=args.any_object,
-                    progress=region_progress,
-                )
-            _warn_missing(timeline.missing(), float(video.info.fps))
-        with _progress_bar("rendering", args.quiet) as progress:
-            video.render(
-                args.output,
-                plan,
-                blur=args.blur,
-                refine=not args.no_refine,
-                matte_dir=args.matte,
-                progress=progress,
-                timeline=timeline,
-            )
-    print(args.output, file=sys.stderr if args.quiet else sys.stdout)
-    return 0
+    return plan
+
+
+def _save_plan(plan: FocusPlan, path: Path) -> None:
+    """Write the plan's JSON whole or not at all (temp file + rename)."""
+    import os
+
+    temp = path.with_name(f".{path.name}.partial")
+    temp.write_text(plan.to_json() + "\n", encoding="utf-8")
+    os.replace(temp, path)
 
 
 MAX_WARNINGS = 5

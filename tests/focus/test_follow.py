@@ -10,12 +10,13 @@ import cv2
 import numpy as np
 import pytest
 
-from smartfocus.api import Video
 from smartfocus.focus.follow import CARRIED, DETECTED
 from smartfocus.focus.plan import FocusPlan
 from smartfocus.focus.timeline import FocusTimeline, FollowedSubject
 from smartfocus.media import open_video
+from smartfocus.session import FocusSession
 from smartfocus.vision.instances import upsample_mask
+from smartfocus.vision.model import SharedModel
 
 
 def _truth(sequence: Path) -> list[np.ndarray]:
@@ -36,7 +37,7 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 def _timeline(segmenter, sequence: Path, plan: FocusPlan | None = None) -> tuple[FocusTimeline, list]:
     truth = _truth(sequence)
     plan = plan or FocusPlan().focus(0, _deepest_point(truth[0]))
-    with Video(open_video(sequence / "frames"), model=segmenter.name, segmenter=segmenter) as video:
+    with FocusSession(open_video(sequence / "frames"), model=SharedModel.of(segmenter)) as video:
         return video.timeline(plan), truth
 
 

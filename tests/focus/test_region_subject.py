@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from smartfocus.api import Video
 from smartfocus.errors import SelectionError
 from smartfocus.focus.plan import FocusPlan
 from smartfocus.focus.timeline import FocusTimeline, RegionSubject
 from smartfocus.media import open_video
+from smartfocus.session import FocusSession
 from smartfocus.vision.analysis import Analysis
 from smartfocus.vision.instances import APPEARANCE_BINS, Instances
 from smartfocus.vision.segment import AnalysisSettings, grid_shape
@@ -44,7 +44,7 @@ def nothing_detected() -> Analysis:
 
 
 def test_a_click_on_no_detection_focuses_the_region(surf: Path, nothing_detected: Analysis) -> None:
-    with Video(open_video(surf)) as video:
+    with FocusSession(open_video(surf)) as video:
 
         def regions(frame, points, exclude):
             return video.region(frame, points, exclude, grid=nothing_detected.grid)
@@ -95,7 +95,7 @@ def test_an_unsure_detection_of_part_of_the_region_yields_to_it(
 ) -> None:
     """A weak detection covering only the sail's lower part (a stroller's frame called "bicycle")."""
     grid = grid_shape(SIZE, 320)
-    with Video(open_video(surf)) as video:
+    with FocusSession(open_video(surf)) as video:
 
         def regions(frame, points, exclude):
             return video.region(frame, points, exclude, grid=grid)

@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
-from smartfocus.api import open_video
 from smartfocus.live.desktop import STATUS_HEIGHT, DesktopController, OpenCVWindow, run_window
+from smartfocus.session import open_video
 
 DOG_640 = (320.0, 220.0)  # the dog on frame 5 of the 640x360 clip
 
@@ -55,7 +55,7 @@ def window_setup(x_display: str, dog_640: Path, model_path: Path, tmp_path: Path
     now = [0.0]
     controller = DesktopController(video, stills_dir=tmp_path, clock=lambda: now[0])
     yield video, controller, now
-    video.reader.close()
+    video.close()
 
 
 def test_desktop_window_clicks_keys_and_stills(window_setup, woman_640, tmp_path: Path) -> None:

@@ -12,11 +12,14 @@ from typing import Any
 import av
 import pytest
 
+from smartfocus.server.store import Store
+
 playwright = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[2] / "out" / "screenshots"
 WOMAN, DOG_30 = (360, 380), (620, 500)  # source pixels on frames 0 and 30
+EXCLUDED = (1200.0, 80.0)  # background on frame 0: not the woman
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +105,24 @@ def test_upload_focus_keyframe_render_download(
     plan = page.request.get(f"{live_server.url}/plan?video_id={video_id}").json()
     assert [(k["frame"], k["action"]) for k in plan["keyframes"]] == [(0, "focus"), (30, "add")]
 
+    # an exclude point (the API's exclude click) survives the page's own edits of the plan: the page
+    # sends the plan back when the blur changes, and the render job gets it whole
+    answer = page.request.post(
+        f"{live_server.url}/select",
+        data={"video_id": video_id, "frame": 0, "x": EXCLUDED[0], "y": EXCLUDED[1], "mode": "exclude"},
+    )
+    assert answer.ok, answer.text()
+    page.reload()
+    page.wait_for_function("document.querySelectorAll('#timeline .marker').length === 2")
+    with page.expect_response(lambda r: r.url.endswith("/plan") and r.request.method == "PUT") as put:
+        page.evaluate(
+            "() => { const b = document.getElementById('blur'); b.value = '70';"
+            " b.dispatchEvent(new Event('change')); }"
+        )
+    assert put.value.ok
+    plan = page.request.get(f"{live_server.url}/plan?video_id={video_id}").json()
+    assert plan["blur"] == 0.7 and plan["keyframes"][0]["exclude"] == [list(EXCLUDED)]
+
     page.click("#render")
     page.wait_for_selector("#render-progress:not([hidden]), #download:not([hidden])")
     page.screenshot(path=SHOTS / "04_rendering.png")  # usually mid-render: the progress bar
@@ -114,6 +135,11 @@ def test_upload_focus_keyframe_render_download(
     with av.open(str(saved)) as container:
         assert container.streams.video[0].codec_context.name == "h264"
         assert sum(1 for _ in container.decode(video=0)) == 45
+    store = Store(live_server.settings.database)
+    rendered = store.latest_job(video_id, "render")
+    store.close()
+    assert rendered is not None and rendered.plan is not None
+    assert rendered.plan.keyframes[0].exclude == (EXCLUDED,) and rendered.blur == 0.7
 
     # a reload picks the same video and plan up again (id in the URL hash, state on the server)
     page.reload()

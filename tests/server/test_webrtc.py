@@ -13,6 +13,7 @@ import pytest
 
 from smartfocus.live.engine import LiveSettings
 from smartfocus.server.webrtc import LiveService, create_live_app
+from smartfocus.vision.model import SharedModel
 
 CHROMIUM = Path("/usr/bin/chromium")
 WOMAN = (180.0, 190.0)  # in the 640x360 camera picture
@@ -35,7 +36,7 @@ def fake_camera(
 @pytest.fixture(scope="module")
 def live_server(model_path: Path, serve_app) -> Iterator[str]:
     """The live router in a real uvicorn server on a free loopback port."""
-    service = LiveService(model=str(model_path), device="cpu", settings=LiveSettings(imgsz=256))
+    service = LiveService(SharedModel(str(model_path), "cpu"), settings=LiveSettings(imgsz=256))
     with serve_app(create_live_app(service)) as url:
         yield url
 

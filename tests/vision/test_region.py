@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from smartfocus.api import Video
 from smartfocus.errors import SelectionError
 from smartfocus.media import open_video
+from smartfocus.session import FocusSession
 from smartfocus.vision.propagate import track_region
 from smartfocus.vision.region import GrabCutSegmenter, RegionTrack, click_segmenter
 
@@ -98,15 +98,15 @@ def test_the_region_stops_when_the_object_is_cut_out(davis_dir: Path, tmp_path: 
 
 
 def test_regions_are_cached_on_disk(surf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with Video(open_video(surf), region_cache_dir=tmp_path / "regions") as video:
+    with FocusSession(open_video(surf), region_cache_dir=tmp_path / "regions") as video:
         first = video.region(0, (SAIL,), grid=GRID)
     assert len(list((tmp_path / "regions").glob("*.npz"))) == 1
 
     def recompute(*args: object, **kwargs: object) -> RegionTrack:
         raise AssertionError("a cached region was computed again")
 
-    monkeypatch.setattr("smartfocus.api.track_region", recompute)
-    with Video(open_video(surf), region_cache_dir=tmp_path / "regions") as video:
+    monkeypatch.setattr("smartfocus.session.track_region", recompute)
+    with FocusSession(open_video(surf), region_cache_dir=tmp_path / "regions") as video:
         second = video.region(0, (SAIL,), grid=GRID)
         assert np.array_equal(second.packed_masks, first.packed_masks)
         assert np.array_equal(second.visible, first.visible)

@@ -15,6 +15,8 @@ from smartfocus.errors import SelectionError
 
 Action = Literal["focus", "add", "clear"]
 ACTIONS: tuple[Action, ...] = ("focus", "add", "clear")
+MAX_POINTS = 32  # include plus exclude clicks on one keyframe
+MAX_KEYFRAMES = 1000  # a plan longer than this is not made by hand
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,11 @@ class Keyframe:
             raise SelectionError(f"keyframe frame must be >= 0, got {self.frame}")
         if self.action != "clear" and not self.points:
             raise SelectionError(f"a {self.action!r} keyframe needs at least one point")
+        if len(self.points) + len(self.exclude) > MAX_POINTS:
+            raise SelectionError(
+                f"keyframe at frame {self.frame} has {len(self.points) + len(self.exclude)} points; "
+                f"at most {MAX_POINTS} fit on one frame"
+            )
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,8 @@ class FocusPlan:
     keyframes: tuple[Keyframe, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
+        if len(self.keyframes) > MAX_KEYFRAMES:
+            raise SelectionError(f"a plan holds at most {MAX_KEYFRAMES} keyframes, got {len(self.keyframes)}")
         # stable sort: several keyframes on one frame apply in the order they were given
         object.__setattr__(self, "keyframes", tuple(sorted(self.keyframes, key=lambda k: k.frame)))
 

@@ -29,6 +29,8 @@ UNSURE_SCORE = 0.5
 PART_OF_REGION = 0.5
 INSIDE_REGION = 0.5
 
+DEFAULT_TRANSITION_S = 0.4  # a rack focus, and the blur easing out and in, take this long
+
 RegionProvider = Callable[[int, tuple[Point, ...], tuple[Point, ...]], RegionTrack]
 # The region on the click frame alone (grid mask): judging a click needs no pass over the clip.
 ClickRegionProvider = Callable[[int, tuple[Point, ...], tuple[Point, ...]], np.ndarray]
@@ -113,17 +115,23 @@ class FollowedSubject(_OnRegionTrack):
         return self.track.confidence
 
 
-def subject_label(analysis: Analysis, subject: Subject) -> str:
-    """What to call a subject on screen: the detector's class and track id ("person #3"), or
-    "region" for a click on something the detector does not know."""
+def subject_identity(analysis: Analysis, subject: Subject) -> tuple[str, int | None]:
+    """What a subject is: the detector's class and the clicked track's id ("person", 3), or
+    ("region", None) for a click on something the detector does not know."""
     if isinstance(subject, RegionSubject):
-        return "region"
+        return "region", None
     # a FollowedSubject or SubjectTrack names its tracks; a PartsSubject's first part is the clicked one
     track = subject.parts[0] if isinstance(subject, PartsSubject) else subject
-    track_id = track.track_ids[0]  # type: ignore[attr-defined]
+    track_id = int(track.track_ids[0])  # type: ignore[attr-defined]
     seen = np.flatnonzero(analysis.track_ids == track_id)
     name = analysis.class_names.get(int(analysis.class_ids[seen[0]]), "object") if len(seen) else "object"
-    return f"{name} #{track_id}"
+    return name, track_id
+
+
+def subject_label(analysis: Analysis, subject: Subject) -> str:
+    """What to call a subject on screen: "person #3", or "region"."""
+    name, track_id = subject_identity(analysis, subject)
+    return name if track_id is None else f"{name} #{track_id}"
 
 
 @dataclass(frozen=True)
@@ -243,6 +251,24 @@ class FocusTimeline:
             edges = np.flatnonzero(np.diff(np.concatenate([[0], absent.astype(np.int8), [0]])))
             stretches += [(column, int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2], strict=True)]
         return sorted(stretches, key=lambda item: (item[1], item[0]))
+
+    def subject_at(self, frame: int, x: float, y: float) -> Subject | None:
+        """The subject in focus at `frame` whose mask is under (or nearest to) source pixel (x, y):
+        what a click there picked. None when nothing is in focus there."""
+        width, height = self.analysis.frame_size
+        grid_h, grid_w = self.analysis.grid
+        cell = (min(int(y * grid_h / height), grid_h - 1), min(int(x * grid_w / width), grid_w - 1))
+        best: tuple[float, Subject] | None = None
+        for column in np.flatnonzero(self.active[frame]):
+            subject = self.subjects[column]
+            mask = subject.mask(self.analysis, frame)
+            if mask is None or not (mask > 0.5).any():
+                continue
+            ys, xs = np.nonzero(mask > 0.5)
+            distance = float(np.min((ys - cell[0]) ** 2 + (xs - cell[1]) ** 2))
+            if best is None or distance < best[0]:
+                best = (distance, subject)
+        return None if best is None else best[1]
 
     def state(self, frame: int) -> FocusState:
         """The focus at `frame`."""
@@ -389,13 +415,5 @@ def _without_excluded(analysis: Analysis, keyframe: Keyframe) -> Instances:
             row = select_instance(instances, x, y, analysis.frame_size, analysis.class_names, tolerance_px=0)
         except SelectionError:
             continue  # on no detected object: it only shapes a clicked region
-        keep = np.arange(len(instances)) != row
-        instances = Instances(
-            track_ids=instances.track_ids[keep],
-            class_ids=instances.class_ids[keep],
-            scores=instances.scores[keep],
-            boxes=instances.boxes[keep],
-            masks=instances.masks[keep],
-            appearance=instances.appearance[keep],
-        )
+        instances = instances[np.arange(len(instances)) != row]
     return instances

@@ -22,15 +22,13 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from smartfocus.api import Video
 from smartfocus.errors import SelectionError
 from smartfocus.focus.plan import FocusPlan
-from smartfocus.focus.timeline import FocusTimeline, subject_label
+from smartfocus.focus.timeline import subject_label
 from smartfocus.live.engine import LiveEngine
 from smartfocus.live.stream import LiveStream
-from smartfocus.render.compositor import LensSettings, composite
-from smartfocus.render.matte import refine_matte
-from smartfocus.vision.instances import upsample_mask
+from smartfocus.render.compositor import DEFAULT_BLUR, LensSettings
+from smartfocus.session import FocusSession
 
 STATUS_HEIGHT = 28  # px: the status line is drawn in a strip below the picture, never over it
 BLUR_STEP = 0.1
@@ -101,52 +99,39 @@ def save_still(image: np.ndarray, path: Path) -> Path:
     return path
 
 
-def focus_frame(frame: np.ndarray, timeline: FocusTimeline, index: int, blur: float) -> np.ndarray:
-    """One frame of `timeline`, focused as a render would (refined matte, lens blur)."""
-    state = timeline.state(index)
-    strength = blur * state.strength
-    if strength <= 0 or not state.matte.any():
-        return frame
-    size = (frame.shape[1], frame.shape[0])
-    matte = refine_matte(frame, upsample_mask(state.matte, size))
-    return composite(frame, matte, LensSettings(strength))
-
-
 class DesktopController:
     """A video in a window: click subjects into a `FocusPlan`, scrub and play, save stills.
 
-    The plan is the same data the CLI and server use and the analysis comes from `Video.analyse`, so it
-    is shared with them through the on-disk cache: a clip analysed once is never analysed again.
+    Clicks, looks and stills all go through the `FocusSession`, as in the CLI and the server, and its
+    analysis is shared with them through the on-disk cache: a clip analysed once is never analysed
+    again.
     """
 
     def __init__(
         self,
-        video: Video,
+        session: FocusSession,
         *,
-        blur: float = 0.6,
+        blur: float = DEFAULT_BLUR,
         stills_dir: Path = Path("."),
-        transition_seconds: float = 0.4,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.video = video
-        self.analysis = video.analyse()
+        self.session = session
+        self.analysis = session.analyse()
         self.blur = LensSettings(blur).strength
         self.stills_dir = stills_dir
-        self.transition_seconds = transition_seconds
         self.clock = clock
         self.frame = 0
         self.playing = False
         self.quit = False
         self.plan = FocusPlan()
-        self.timeline: FocusTimeline | None = None
         self.message = "click a subject to focus"
         self._fps = _FpsMeter(clock)
         self._play_origin = (0.0, 0)  # (clock, frame) when playback started: frames follow the clock
-        self._cache: tuple[tuple[int, float, int], np.ndarray] | None = None  # (frame, blur, plan id)
+        self._cache: tuple[tuple[int, float, str], np.ndarray] | None = None  # (frame, blur, plan)
 
     @property
     def frame_count(self) -> int:
-        return self.analysis.frame_count
+        return self.session.frame_count
 
     def handle(self, event: Event) -> None:
         if isinstance(event, Click):
@@ -164,14 +149,14 @@ class DesktopController:
             self.playing = False
             self.frame = min(max(self.frame + (1 if key == "." else -1), 0), self.frame_count - 1)
         elif key == "r":
-            self.plan, self.timeline = FocusPlan(), None
+            self.plan = FocusPlan()
             self.message = "focus reset"
         elif key in ("b", "B"):
             step = BLUR_STEP if key == "B" else -BLUR_STEP
             self.blur = round(min(max(self.blur + step, 0.0), 1.0), 2)
             self.message = f"blur {self.blur:.1f}"
         elif key == "s":
-            path = self.stills_dir / f"{self.video.info.path.stem}_{self.frame:05d}.png"
+            path = self.stills_dir / f"{self.session.info.path.stem}_{self.frame:05d}.png"
             self.message = f"saved {save_still(self.focused(), path)}"
 
     def _click(self, click: Click) -> None:
@@ -179,21 +164,19 @@ class DesktopController:
         if not (0 <= click.x < width and 0 <= click.y < height):
             return  # the status strip
         # A click replaces the focus from this frame on: a later subject racks focus from the earlier.
-        kept = tuple(k for k in self.plan.keyframes if k.frame != self.frame)
-        plan = FocusPlan(kept).focus(self.frame, (float(click.x), float(click.y)))
         try:
-            timeline = self.video.timeline(plan, transition_seconds=self.transition_seconds)
+            selection = self.session.select(self.plan, self.frame, float(click.x), float(click.y))
         except SelectionError as error:
             self.message = str(error)
             return
-        self.plan, self.timeline = plan, timeline
+        self.plan = selection.plan
         self.message = f"focus on {self.subject_label()} from frame {self.frame}"
 
     def subject_label(self) -> str:
         """The subjects in focus at the current frame, e.g. "person #3"."""
-        timeline = self.timeline
-        if timeline is None:
+        if not self.plan.keyframes:
             return "none"
+        timeline = self.session.timeline(self.plan)
         labels = [
             subject_label(self.analysis, timeline.subjects[column])
             for column in np.flatnonzero(timeline.active[self.frame])
@@ -205,21 +188,19 @@ class DesktopController:
         if not self.playing:
             return
         start_time, start_frame = self._play_origin
-        fps = float(self.video.info.fps)
+        fps = float(self.session.info.fps)
         self.frame = min(start_frame + int((self.clock() - start_time) * fps), self.frame_count - 1)
         if self.frame == self.frame_count - 1:
             self.playing = False
 
     def wait_ms(self) -> int:
-        return max(1, round(1000 / float(self.video.info.fps))) if self.playing else 30
+        return max(1, round(1000 / float(self.session.info.fps))) if self.playing else 30
 
     def focused(self) -> np.ndarray:
         """The current frame, focused (cached until frame, blur or plan change)."""
-        key = (self.frame, self.blur, id(self.timeline))
+        key = (self.frame, self.blur, self.plan.to_json())
         if self._cache is None or self._cache[0] != key:
-            frame = self.video.reader.read(self.frame)
-            image = focus_frame(frame, self.timeline, self.frame, self.blur) if self.timeline else frame
-            self._cache = (key, image)
+            self._cache = (key, self.session.frame(self.plan, self.frame, blur=self.blur))
         return self._cache[1]
 
     def view(self) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 The video engine analyses a whole clip and then renders it; live, each frame is detected, tracked and
 composited as it comes, with its own ByteTrack (`FrameTracker`), an online subject lock
-(`live.identity.SubjectLock`) and the same matte refinement and lens as renders. Measured on a 2-core
+(`live.identity.SubjectLock`) and the very function renders use for a frame's look
+(`render.frame.focus_frame`: the same matte refinement, stabiliser and lens). Measured on a 2-core
 CPU at 640x360 (bench/live.py), inference at imgsz 320 takes ~25 ms and refine + stabilise + composite
 ~10 ms, so the model runs on every frame: reusing a matte between inference frames was not needed.
 
@@ -21,10 +22,12 @@ import numpy as np
 
 from smartfocus.errors import SelectionError
 from smartfocus.focus.selection import select_instance
+from smartfocus.focus.timeline import DEFAULT_TRANSITION_S, FocusState
 from smartfocus.live.identity import SubjectLock
-from smartfocus.render.compositor import LensSettings, composite
-from smartfocus.render.matte import MatteStabilizer, refine_matte
-from smartfocus.vision.instances import Instances, upsample_mask
+from smartfocus.render.compositor import DEFAULT_BLUR, LensSettings
+from smartfocus.render.frame import focus_frame
+from smartfocus.render.matte import MatteStabilizer
+from smartfocus.vision.instances import Instances
 from smartfocus.vision.model import Segmenter
 from smartfocus.vision.segment import AnalysisSettings, FrameTracker
 
@@ -34,9 +37,9 @@ class LiveSettings:
     """How a live stream is processed."""
 
     imgsz: int = 320  # model input size; 256 trades some mask quality for ~20% less inference
-    blur: float = 0.6  # lens strength, 0..1
+    blur: float = DEFAULT_BLUR  # lens strength, 0..1
     refine: bool = True  # guided-filter edge refinement and temporal stabilisation of the matte
-    fade_seconds: float = 0.4  # how long the blur takes to ease in on a lock and out while it is gone
+    fade_seconds: float = DEFAULT_TRANSITION_S  # how long the blur takes to ease in on a lock and out while it is gone
 
     def __post_init__(self) -> None:
         AnalysisSettings(imgsz=self.imgsz)  # validates imgsz with the same message as analyses
@@ -94,7 +97,7 @@ class LiveEngine:
         self._stabilizer = MatteStabilizer()
         self._lock: SubjectLock | None = None
         self._newest: Instances | None = None
-        self._matte: np.ndarray | None = None  # the last subject matte, held while the subject is gone
+        self._matte: np.ndarray | None = None  # the last subject grid mask, held while it is gone
         self._new_subject = False  # set by `select`, consumed by `process` (which owns the matte state)
         self._level = 0.0  # blur envelope, eased by time
         self._last_capture: float | None = None
@@ -167,18 +170,18 @@ class LiveEngine:
             min(target, self._level + step) if target > self._level else max(target, self._level - step)
         )
         if row is not None:
-            matte = upsample_mask(instances.masks[row], size)
-            if self.settings.refine:
-                matte = self._stabilizer.update(refine_matte(frame_bgr, matte))
-            self._matte = matte
+            self._matte = instances.masks[row].astype(np.float32)
         elif lock is None and self._level == 0.0:
             self._matte = None
-        strength = blur * _smoothstep(self._level)
-        image = (
-            composite(frame_bgr, self._matte, LensSettings(strength))
-            if self._matte is not None and strength > 0
-            else frame_bgr
-        )
+        envelope = _smoothstep(self._level)
+        strength = blur * envelope
+        image = frame_bgr
+        if self._matte is not None and strength > 0:
+            state = FocusState(matte=self._matte, subject_matte=self._matte, strength=envelope)
+            stabilizer = self._stabilizer if self.settings.refine else None
+            image = focus_frame(
+                frame_bgr, state, LensSettings(blur), refine=self.settings.refine, stabilizer=stabilizer
+            ).image
         self._sequence = self._sequence + 1 if sequence is None else sequence
         return LiveFrame(
             sequence=self._sequence,

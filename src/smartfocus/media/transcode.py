@@ -19,12 +19,12 @@ import numpy as np
 from smartfocus.media.reader import VideoReader
 from smartfocus.media.writer import VideoWriter
 from smartfocus.media.yuv import BT709, Yuv420Frame
+from smartfocus.progress import Progress, Steps, drive
 
 Frame = np.ndarray | Yuv420Frame  # a BGR array or YUV 4:2:0 planes
 FrameTransform = Callable[[int, Frame], Frame]  # (index, frame) -> frame of the same kind and size
 # The whole stream at once: decoded (index, frame) pairs in, the output's out, in the same order
 FrameStream = Callable[[Iterator[tuple[int, Frame]]], Iterator[tuple[int, Frame]]]
-Progress = Callable[[int, int], None]  # (frames done, frames total)
 T = TypeVar("T")
 READ_AHEAD = 4  # decoded frames buffered ahead of the encoder
 
@@ -38,7 +38,20 @@ def transcode(
     yuv: bool = False,
     progress: Progress | None = None,
 ) -> Path:
-    """Write `reader`'s frames (through `transform`) to `output` with its timestamps and audio.
+    """`transcode_steps` run to the end, reporting to `progress`."""
+    return drive(transcode_steps(reader, output, transform=transform, stream=stream, yuv=yuv), progress)
+
+
+def transcode_steps(
+    reader: VideoReader,
+    output: Path,
+    *,
+    transform: FrameTransform | None = None,
+    stream: FrameStream | None = None,
+    yuv: bool = False,
+) -> Steps[Path]:
+    """Write `reader`'s frames (through `transform`) to `output` with its timestamps and audio,
+    yielding (frames written, total) after each frame.
 
     `stream` replaces `transform` for a caller that needs the frames as one stream (state carried
     from frame to frame, its own worker threads); it must yield every index once, in order.
@@ -48,7 +61,7 @@ def transcode(
     colour-converted, and untouched pixels are encoded exactly as decoded; the output keeps the
     source's YUV matrix. Without a transform they are always used when the reader has them.
     Decoding runs one thread ahead of encoding (PyAV releases the GIL in both), so the two overlap.
-    An exception from `transform` or `progress` (e.g. a cancel) aborts the output and propagates.
+    An exception from `transform`, or closing the steps early (a cancel), aborts the output.
 
     Returns:
         The output path, written atomically: nothing is left there if anything fails.
@@ -78,8 +91,7 @@ def transcode(
         with writer, contextlib.closing(frames):
             for index, frame in frames:
                 writer.write(frame)
-                if progress is not None:
-                    progress(index + 1, total)
+                yield index + 1, total
             return writer.close()
     # With a transform, the three stages overlap: decoding (read-ahead thread), the transform (this
     # thread) and encoding (another read-ahead over the transformed frames), like a pipeline.
@@ -87,8 +99,7 @@ def transcode(
     with writer, contextlib.closing(frames), contextlib.closing(transformed):
         for index, frame in transformed:
             writer.write(frame)
-            if progress is not None:
-                progress(index + 1, total)
+            yield index + 1, total
         return writer.close()
 
 

@@ -29,6 +29,9 @@ from smartfocus.render.matte import MatteStabilizer, refine_matte
 __all__ = ["LensSettings", "MatteStabilizer", "composite", "composite_yuv", "refine_matte"]
 
 
+DEFAULT_BLUR = 0.6  # the strength every front end starts at (CLI, page, windows, live, API)
+
+
 @dataclass(frozen=True)
 class LensSettings:
     """How strongly the background is thrown out of focus.
@@ -38,7 +41,7 @@ class LensSettings:
     linearly and continuously with it, so callers may fade the effect by easing `strength`.
     """
 
-    strength: float = 0.6
+    strength: float = DEFAULT_BLUR
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.strength <= 1.0:

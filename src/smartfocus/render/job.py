@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 import shutil
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import cv2
 import numpy as np
@@ -19,12 +20,12 @@ import numpy as np
 from smartfocus.errors import MediaError
 from smartfocus.focus.timeline import FocusTimeline
 from smartfocus.media.reader import VideoReader
-from smartfocus.media.transcode import Frame, transcode
+from smartfocus.media.transcode import Frame, transcode_steps
+from smartfocus.progress import Progress, Steps, drive
 from smartfocus.render.compositor import LensSettings
 from smartfocus.render.frame import PreparedFrame, finish_frame, prepare_frame, stabilise
 from smartfocus.render.matte import MatteStabilizer
 
-ProgressCallback = Callable[[int, int], None]
 MAX_WORKERS = 8
 
 
@@ -34,27 +35,48 @@ def render_video(
     timeline: FocusTimeline | None,
     lens: LensSettings,
     *,
+    progress: Progress | None = None,
+    **options: Unpack[RenderOptions],
+) -> Path:
+    """`render_steps` (with the same options) run to the end, reporting to `progress`."""
+    return drive(render_steps(reader, output, timeline, lens, **options), progress)
+
+
+class RenderOptions(TypedDict, total=False):
+    """`render_steps`' keyword options."""
+
+    refine: bool
+    matte_dir: Path | None
+    workers: int | None
+
+
+def render_steps(
+    reader: VideoReader,
+    output: Path,
+    timeline: FocusTimeline | None,
+    lens: LensSettings,
+    *,
     refine: bool = True,
     matte_dir: Path | None = None,
-    progress: ProgressCallback | None = None,
     workers: int | None = None,
-) -> Path:
+) -> Steps[Path]:
     """Write `output` (H.264 with the source's audio and timing) and, with `matte_dir`, one 8-bit PNG
     matte per frame (`00000.png`, 255 = subject). Without a timeline the video is only transcoded.
 
     `workers`: frames composited at once (default `default_workers()`); the output is the same for
     any number.
 
-    Outputs appear only when complete: the video through the writer's temp file, the mattes in a
-    temp folder renamed at the end.
+    Yields (frames written, total). Outputs appear only when complete: the video through the
+    writer's temp file, the mattes in a temp folder renamed at the end; closing the steps early
+    leaves neither.
     """
     if timeline is None:
-        return transcode(reader, output, progress=progress)
+        return (yield from transcode_steps(reader, output))
     matte_tmp = _prepare_matte_dir(matte_dir) if matte_dir else None
-    stream = _FocusStream(timeline, lens, refine, matte_tmp, workers or default_workers())
+    stream = FocusStream(timeline, lens, refine, matte_tmp, workers or default_workers())
     try:
         planar = reader.info.yuv420 is not None  # the render works on planes wherever it can
-        transcode(reader, output, stream=stream, yuv=planar, progress=progress)
+        yield from transcode_steps(reader, output, stream=stream, yuv=planar)
     except BaseException:
         if matte_tmp is not None:
             shutil.rmtree(matte_tmp, ignore_errors=True)
@@ -71,7 +93,7 @@ def default_workers() -> int:
     return max(1, min(MAX_WORKERS, (os.cpu_count() or 1) // 2))
 
 
-class _FocusStream:
+class FocusStream:
     """The render's frames through `render.frame`: preparing and finishing frames on `workers`
     threads (OpenCV and numpy release the GIL), the stabiliser between them in frame order."""
 

@@ -1,35 +1,9 @@
-"""One focused frame on its own, for interactive previews (the server's `/frame?focused=1`).
-
-The same matte and composite as the render job, without the temporal stabiliser: a preview is asked
-for frames in any order, so there is no previous frame to stabilise against.
-"""
+"""Small pictures of a subject for timelines: a square crop around its box."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
-
-from smartfocus.focus.timeline import FocusState
-from smartfocus.render.compositor import LensSettings
-from smartfocus.render.frame import focus_frame
-
-
-def render_frame(
-    frame_bgr: np.ndarray, state: FocusState, lens: LensSettings, *, refine: bool = True
-) -> np.ndarray:
-    """`frame_bgr` with everything but the subjects of `state` blurred, as the render would show it."""
-    return focus_frame(frame_bgr, state, lens, refine=refine).image
-
-
-def mask_png(grid_matte: np.ndarray) -> bytes:
-    """A grid matte as a small white RGBA PNG whose alpha is the subject (255 = in focus): a page can
-    scale it onto the frame and tint it (canvas `source-in`) to highlight what was picked."""
-    alpha = np.clip(grid_matte * 255 + 0.5, 0, 255).astype(np.uint8)
-    png = np.dstack([np.full_like(alpha, 255)] * 3 + [alpha])
-    ok, data = cv2.imencode(".png", png)
-    if not ok:  # pragma: no cover - cv2 always encodes a uint8 image
-        raise RuntimeError("PNG encoding failed")
-    return data.tobytes()
 
 
 def thumbnail(frame_bgr: np.ndarray, box: tuple[float, float, float, float], size: int = 96) -> np.ndarray:

@@ -24,6 +24,7 @@ from smartfocus.server.routers import jobs, plan, videos, web
 from smartfocus.server.settings import Settings
 from smartfocus.server.store import Store
 from smartfocus.server.webrtc import LiveService
+from smartfocus.vision.model import SharedModel
 
 ROUTERS = (web.router, videos.router, plan.router, jobs.router)
 SESSION_MAX_AGE_S = 365 * 24 * 3600
@@ -35,8 +36,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     settings.videos_dir.mkdir(parents=True, exist_ok=True)
     store = Store(settings.database)
-    state = Services(settings, store, JobRunner(store, settings), Previews(settings))
-    live = LiveService(model=settings.model, device=settings.device)  # webcam over WebRTC: /live
+    model = SharedModel(settings.model, settings.device)  # one detector for jobs, previews and /live
+    state = Services(settings, store, model, JobRunner(store, settings, model), Previews(settings, model))
+    live = LiveService(model)  # webcam over WebRTC: /live
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -12,14 +12,18 @@ from smartfocus.server.jobs import JobRunner
 from smartfocus.server.previews import Previews
 from smartfocus.server.settings import Settings
 from smartfocus.server.store import JobRecord, Store, VideoRecord, is_id
+from smartfocus.vision.model import SharedModel
 
 SESSION_COOKIE = "smartfocus_session"
 
 
 @dataclass(frozen=True)
 class Services:
+    """What the routes share: one of each per app (and one detector per process, `model`)."""
+
     settings: Settings
     store: Store
+    model: SharedModel
     jobs: JobRunner
     previews: Previews
 

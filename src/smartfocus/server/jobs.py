@@ -1,49 +1,50 @@
 """Background jobs (analysis at upload, renders) on one in-process worker thread.
 
-Inference and encoding are CPU heavy, so one job at a time is the fastest order anyway. A job is
-cancelled, or interrupted by a shutdown, from inside its own progress callback: the exception unwinds
-through the analysis or the encoder, whose outputs only appear when complete (temp file + rename),
-so nothing partial is ever left. Jobs a previous process did not finish are re-queued at start.
+Inference and encoding are CPU heavy, so one job at a time is the fastest order anyway. A job is the
+session's steps (`FocusSession.analysis_steps` / `render_steps`) iterated here: between two frames the
+worker writes progress and checks for a cancel or a shutdown, and stops by closing the steps, whose
+outputs only appear when complete (temp file + rename), so nothing partial is ever left. Jobs a
+previous process did not finish are re-queued at start.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
 import time
 
-from smartfocus.api import Video
 from smartfocus.errors import SmartfocusError
-from smartfocus.media.reader import open_video
-from smartfocus.render.job import ProgressCallback
+from smartfocus.progress import Steps
+from smartfocus.server.previews import open_session
 from smartfocus.server.settings import Settings
 from smartfocus.server.store import JobRecord, Store
-from smartfocus.vision.model import Segmenter, load_segmenter
+from smartfocus.session import FocusSession
+from smartfocus.vision.model import SharedModel
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_S = 0.2  # how often progress is written to the database (and seen by clients)
 
 
 class JobCancelled(Exception):
-    """Raised inside a job's progress callback to stop it."""
+    """A job stopped at a user's request."""
 
 
 class _Shutdown(Exception):
-    """Raised inside a job's progress callback when the server stops: the job resumes next start."""
+    """A job stopped because the server stops: it resumes at the next start."""
 
 
 class JobRunner:
     """Runs queued jobs one after the other; `submit` and `cancel` are safe from any thread."""
 
-    def __init__(self, store: Store, settings: Settings) -> None:
-        self.store, self.settings = store, settings
+    def __init__(self, store: Store, settings: Settings, model: SharedModel) -> None:
+        self.store, self.settings, self.model = store, settings, model
         self._queue: queue.Queue[str] = queue.Queue()
         self._cancelled: set[str] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._segmenter: Segmenter | None = None
 
     def start(self) -> None:
         """Start the worker, first re-queueing what a previous process left unfinished."""
@@ -88,24 +89,12 @@ class JobRunner:
 
     def _run(self, job: JobRecord) -> None:
         self.store.update_job(job.id, state="running", done=0)
-        last_write = 0.0
-
-        def progress(done: int, total: int) -> None:
-            nonlocal last_write
-            if job.id in self._cancelled:
-                raise JobCancelled
-            if self._stopping.is_set():
-                raise _Shutdown
-            now = time.monotonic()
-            if now - last_write >= PROGRESS_INTERVAL_S or done == total:
-                last_write = now
-                self.store.update_job(job.id, done=done, total=total)
-
         try:
-            if job.kind == "analyse":
-                self._analyse(job, progress)
-            else:
-                self._render(job, progress)
+            with open_session(self.settings, self.model, self.store.video_source(job.video_id)) as session:
+                self._iterate(job, self._steps(job, session))
+                if job.kind == "analyse":  # also when it came from the cache
+                    frames = session.frame_count
+                    self.store.update_job(job.id, done=frames, total=frames)
         except JobCancelled:
             self.store.update_job(job.id, state="cancelled", note="cancelled; no output was kept")
         except _Shutdown:
@@ -125,29 +114,24 @@ class JobRunner:
             with self._lock:
                 self._cancelled.discard(job.id)
 
-    def _video(self, job: JobRecord) -> Video:
-        if self._segmenter is None:
-            self._segmenter = load_segmenter(self.settings.model, self.settings.device)
-        return Video(
-            open_video(self.store.video_source(job.video_id)),
-            model=self.settings.model,
-            cache_dir=self.settings.analyses_dir,
-            segmenter=self._segmenter,
-        )
-
-    def _analyse(self, job: JobRecord, progress: ProgressCallback) -> None:
-        with self._video(job) as video:
-            video.analyse(progress)
-            frames = video.info.frame_count
-            self.store.update_job(job.id, done=frames, total=frames)  # also when it came from the cache
-
-    def _render(self, job: JobRecord, progress: ProgressCallback) -> None:
+    def _steps(self, job: JobRecord, session: FocusSession) -> Steps[object]:
+        if job.kind == "analyse":
+            return session.analysis_steps()
         assert job.output is not None and job.plan is not None
         job.output.parent.mkdir(parents=True, exist_ok=True)
-        with self._video(job) as video:
-            video.render(
-                job.output,
-                job.plan,
-                blur=self.settings.default_blur if job.blur is None else job.blur,
-                progress=progress,
-            )
+        blur = self.settings.default_blur if job.blur is None else job.blur
+        return session.render_steps(job.output, job.plan, blur=blur)
+
+    def _iterate(self, job: JobRecord, steps: Steps[object]) -> None:
+        """Run `steps`, writing progress now and then; closing them on a cancel or a shutdown."""
+        last_write = 0.0
+        with contextlib.closing(steps):
+            for done, total in steps:
+                if job.id in self._cancelled:
+                    raise JobCancelled
+                if self._stopping.is_set():
+                    raise _Shutdown
+                now = time.monotonic()
+                if now - last_write >= PROGRESS_INTERVAL_S or done == total:
+                    last_write = now
+                    self.store.update_job(job.id, done=done, total=total)

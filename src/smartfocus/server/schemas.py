@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from smartfocus.focus.plan import FocusPlan, Keyframe
+from smartfocus.focus.plan import MAX_KEYFRAMES, FocusPlan, Keyframe
 from smartfocus.server.store import JobRecord, VideoRecord
+from smartfocus.session import SelectMode
 
 
 class ErrorDetail(BaseModel):
@@ -34,36 +35,32 @@ class VideoInfo(BaseModel):
     has_audio: bool
 
 
-class KeyframeModel(BaseModel):
-    frame: int = Field(ge=0)
-    action: Literal["focus", "add", "clear"] = "focus"
-    points: list[tuple[float, float]] = Field(default_factory=list, description="clicks in source pixels")
+# The plan's keyframes are the focus layer's own `Keyframe` dataclass, validated by pydantic (its
+# __post_init__ checks run too): one plan format for the page, the server, the CLI and the API, so a
+# field added there (like `exclude`) is carried end to end without a second definition here.
+Keyframes = Annotated[
+    list[Keyframe],
+    Field(max_length=MAX_KEYFRAMES, description="in frame order; points in source pixels"),
+]
 
 
 class Plan(BaseModel):
-    keyframes: list[KeyframeModel]
+    keyframes: Keyframes
     blur: float = Field(ge=0, le=1, description="blur strength, 0 (off) to 1")
     version: int = Field(0, description="changes with every edit; key preview caches on it")
 
     @classmethod
     def of(cls, video: VideoRecord) -> Plan:
-        return cls(
-            keyframes=[
-                KeyframeModel(frame=k.frame, action=k.action, points=list(k.points))
-                for k in video.plan.keyframes
-            ],
-            blur=video.blur,
-            version=video.plan_version,
-        )
+        return cls(keyframes=list(video.plan.keyframes), blur=video.blur, version=video.plan_version)
 
 
 class PlanUpdate(BaseModel):
     video_id: str
-    keyframes: list[KeyframeModel]
+    keyframes: Keyframes
     blur: float = Field(ge=0, le=1)
 
     def focus_plan(self) -> FocusPlan:
-        return FocusPlan(tuple(Keyframe(k.frame, k.action, tuple(k.points)) for k in self.keyframes))
+        return FocusPlan(tuple(self.keyframes))
 
 
 class VideoRef(BaseModel):
@@ -75,7 +72,12 @@ class SelectRequest(BaseModel):
     frame: int = Field(ge=0)
     x: float = Field(description="source pixels, 0 = left edge")
     y: float = Field(description="source pixels, 0 = top edge")
-    mode: Literal["focus", "add"] = Field("focus", description="focus on this subject only, or add it")
+    mode: SelectMode = Field(
+        "focus",
+        description="focus on this subject only from this frame, add it to those in focus, or "
+        "exclude: this point is not the subject of this frame's click (the region is cut back, a "
+        "detected object here is skipped)",
+    )
 
 
 class Subject(BaseModel):

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from smartfocus.paths import smartfocus_home
+from smartfocus.render.compositor import DEFAULT_BLUR
 
 GIB = 1 << 30
 
@@ -14,7 +15,8 @@ GIB = 1 << 30
 @dataclass(frozen=True)
 class Settings:
     """Args:
-    data_dir: SQLite database, uploads, renders and the analysis cache live here.
+    data_dir: SQLite database, uploads, renders and the analysis and region caches live here: the
+        server writes nowhere else.
     model: YOLOv8-seg weights (path or official name); None means `$SMARTFOCUS_MODEL`, else the default.
     device: inference device (None: CUDA when present, else CPU).
     max_upload_bytes: uploads larger than this are refused while they stream in.
@@ -26,7 +28,7 @@ class Settings:
     device: str | None = None
     max_upload_bytes: int = 2 * GIB
     cors_origins: tuple[str, ...] = ()
-    default_blur: float = 0.6
+    default_blur: float = DEFAULT_BLUR
 
     @property
     def database(self) -> Path:
@@ -39,3 +41,8 @@ class Settings:
     @property
     def analyses_dir(self) -> Path:
         return self.data_dir / "analyses"
+
+    @property
+    def regions_dir(self) -> Path:
+        """Followed subjects and clicked regions (`FocusSession.region`, `followed`)."""
+        return self.data_dir / "regions"

@@ -35,7 +35,7 @@ from pydantic import BaseModel, Field
 
 from smartfocus.errors import SelectionError
 from smartfocus.live.engine import LiveEngine, LiveSettings
-from smartfocus.vision.model import Segmenter, load_segmenter
+from smartfocus.vision.model import SharedModel
 
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
 
@@ -150,28 +150,16 @@ class _Session:
 class LiveService:
     """The live sessions of one server and the router that reaches them.
 
-    The model is loaded on the first offer and shared (it is stateless); everything else is per
-    session. Call `close()` on shutdown to hang up every peer.
+    The detector is the process' `SharedModel` (the server's jobs use the same one), loaded on the
+    first offer if nothing loaded it before; everything else is per session. Call `close()` on
+    shutdown to hang up every peer.
     """
 
-    def __init__(
-        self,
-        model: str | None = None,
-        device: str | None = None,
-        settings: LiveSettings | None = None,
-    ) -> None:
-        self.model, self.device = model, device
+    def __init__(self, model: SharedModel, settings: LiveSettings | None = None) -> None:
+        self.model = model
         self.settings = settings or LiveSettings()
         self.sessions: dict[str, _Session] = {}
-        self._segmenter: Segmenter | None = None
-        self._loading = asyncio.Lock()
         self.router = self._routes()
-
-    async def segmenter(self) -> Segmenter:
-        async with self._loading:
-            if self._segmenter is None:
-                self._segmenter = await asyncio.to_thread(load_segmenter, self.model, self.device)
-        return self._segmenter
 
     async def close(self) -> None:
         for session_id in list(self.sessions):
@@ -190,7 +178,7 @@ class LiveService:
         return session
 
     async def offer(self, offer: Offer) -> Answer:
-        engine = LiveEngine(await self.segmenter(), self.settings)
+        engine = LiveEngine(await asyncio.to_thread(self.model.segmenter), self.settings)
         session_id = uuid.uuid4().hex
         pc = RTCPeerConnection()
         session = _Session(pc, engine, ThreadPoolExecutor(1, thread_name_prefix=f"live-{session_id[:8]}"))

@@ -21,13 +21,13 @@ import numpy as np
 if TYPE_CHECKING:
     from smartfocus.media.reader import VideoReader
 from smartfocus.media.transcode import read_ahead
+from smartfocus.progress import Progress, Steps, drive
 from smartfocus.vision.instances import APPEARANCE_BINS, Instances, interpolate_instances
 from smartfocus.vision.model import Segmenter
 from smartfocus.vision.segment import AnalysisSettings, FrameTracker, grid_shape
 
 FORMAT_VERSION = 1
 Cached = TypeVar("Cached", bound=Any)  # whatever a cache file holds (see load_cached)
-ProgressCallback = Callable[[int, int], None]  # (frames done, frames total)
 BATCH = 8  # frames per model call during analysis (see FrameTracker.update_batch)
 
 
@@ -238,36 +238,49 @@ def iter_analysis(
             batch.clear()
 
 
+def analysis_steps(
+    reader: VideoReader,
+    segmenter: Callable[[], Segmenter],
+    weights_fingerprint: str,
+    settings: AnalysisSettings,
+    cache_dir: Path | None,
+) -> Steps[Analysis]:
+    """The video's analysis, as steps (`smartfocus.progress`): read from `cache_dir` when it was
+    computed before (no step, and the model is never asked for), else computed frame by frame and
+    cached. Closing the steps early caches nothing."""
+    cache_file = cache_path(cache_dir, reader.info.path, weights_fingerprint, settings) if cache_dir else None
+    if cache_file and (cached := load_cached(cache_file)):
+        return cached
+    model = segmenter()
+    total = len(reader)
+    frames: list[Instances] = []
+    for index, instances in iter_analysis(reader, model, settings):
+        frames.append(instances)
+        yield index + 1, total
+    analysis = Analysis.from_frames(
+        frames,
+        frame_size=(reader.info.width, reader.info.height),
+        settings=settings,
+        class_names=model.class_names,
+    )
+    if cache_file:
+        analysis.save(cache_file)
+    return analysis
+
+
 def analyse_video(
     reader: VideoReader,
     segmenter: Segmenter,
     settings: AnalysisSettings | None = None,
     *,
     cache_dir: Path | None = None,
-    progress: ProgressCallback | None = None,
+    progress: Progress | None = None,
 ) -> Analysis:
-    """The video's analysis: from `cache_dir` when it was computed before, else computed and cached."""
-    settings = settings or AnalysisSettings()
-    cache_file = (
-        cache_path(cache_dir, reader.info.path, segmenter.fingerprint, settings) if cache_dir else None
+    """`analysis_steps` with a loaded model, run to the end."""
+    steps = analysis_steps(
+        reader, lambda: segmenter, segmenter.fingerprint, settings or AnalysisSettings(), cache_dir
     )
-    if cache_file and (cached := load_cached(cache_file)):
-        return cached
-    total = len(reader)
-    frames: list[Instances] = []
-    for index, instances in iter_analysis(reader, segmenter, settings):
-        frames.append(instances)
-        if progress:
-            progress(index + 1, total)
-    analysis = Analysis.from_frames(
-        frames,
-        frame_size=(reader.info.width, reader.info.height),
-        settings=settings,
-        class_names=segmenter.class_names,
-    )
-    if cache_file:
-        analysis.save(cache_file)
-    return analysis
+    return drive(steps, progress)
 
 
 def cache_path(cache_dir: Path, video: Path, weights_fingerprint: str, settings: AnalysisSettings) -> Path:

@@ -8,7 +8,7 @@ one to source pixels.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -28,8 +28,42 @@ class Instances:
     masks: np.ndarray  # (N, gh, gw) bool on the mask grid
     appearance: np.ndarray  # (N, APPEARANCE_BINS) float32, L1-normalised colour histogram of the mask
 
+    def __post_init__(self) -> None:
+        """Rows must line up: a mismatch is a bug at the call site, caught here rather than as a
+        wrong mask picked many frames later."""
+        rows = len(self.track_ids)
+        shapes = {
+            "class_ids": (self.class_ids.shape, (rows,)),
+            "scores": (self.scores.shape, (rows,)),
+            "boxes": (self.boxes.shape, (rows, 4)),
+            "masks": (self.masks.shape[:1], (rows,)),
+            "appearance": (self.appearance.shape, (rows, APPEARANCE_BINS)),
+        }
+        for name, (shape, expected) in shapes.items():
+            if shape != expected:
+                raise ValueError(f"Instances.{name} has shape {shape}, expected {expected}")
+        if self.track_ids.ndim != 1 or self.masks.ndim != 3:
+            raise ValueError(
+                f"Instances need (N,) track ids and (N, h, w) masks, got {self.track_ids.shape} "
+                f"and {self.masks.shape}"
+            )
+
     def __len__(self) -> int:
         return len(self.track_ids)
+
+    def __getitem__(self, index: int | slice | np.ndarray | list[int]) -> Instances:
+        """The rows `index` picks (an int, a slice, a bool mask or row numbers), as `Instances`:
+        like supervision's `Detections[...]`, so call sites never rebuild the six arrays by hand."""
+        if isinstance(index, (int, np.integer)):
+            index = [int(index)]
+        return Instances(
+            track_ids=self.track_ids[index],
+            class_ids=self.class_ids[index],
+            scores=self.scores[index],
+            boxes=self.boxes[index],
+            masks=self.masks[index],
+            appearance=self.appearance[index],
+        )
 
     @classmethod
     def empty(cls, grid_shape: tuple[int, int]) -> Instances:
@@ -115,19 +149,16 @@ def interpolate_instances(before: Instances, after: Instances, weight: float, sc
     pairs = [(a, b) for a, b in pairs if b is not None]
     if not pairs:
         return Instances.empty(before.masks.shape[1:])
-    rows_a = np.array([a for a, _ in pairs])
-    rows_b = np.array([b for _, b in pairs])
+    start = before[[a for a, _ in pairs]]
+    end = after[[b for _, b in pairs]]
     moved = [
-        interpolate_mask(before.masks[a], before.boxes[a], after.masks[b], after.boxes[b], weight, scale)
-        for a, b in pairs
+        interpolate_mask(start.masks[row], start.boxes[row], end.masks[row], end.boxes[row], weight, scale)
+        for row in range(len(pairs))
     ]
-    return Instances(
-        track_ids=before.track_ids[rows_a],
-        class_ids=before.class_ids[rows_a],
-        scores=np.minimum(before.scores[rows_a], after.scores[rows_b]),
+    return replace(
+        start,
+        scores=np.minimum(start.scores, end.scores),
         boxes=np.stack([box for _, box in moved]),
         masks=np.stack([mask > 0.5 for mask, _ in moved]),
-        appearance=((1 - weight) * before.appearance[rows_a] + weight * after.appearance[rows_b]).astype(
-            np.float32
-        ),
+        appearance=((1 - weight) * start.appearance + weight * end.appearance).astype(np.float32),
     )

@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +20,9 @@ from smartfocus.errors import ModelError
 from smartfocus.paths import smartfocus_home
 
 if TYPE_CHECKING:
+    import numpy as np
     from ultralytics import YOLO
+    from ultralytics.engine.results import Results
 
 DEFAULT_MODEL = "yolov8n-seg.pt"
 MODEL_ENV = "SMARTFOCUS_MODEL"
@@ -47,10 +51,79 @@ class Segmenter:
     fingerprint: str  # identifies the weights' content, so a changed file invalidates caches
     device: str  # "cpu", "cuda:0", ...
     half: bool  # fp16 inference (CUDA only)
+    # ultralytics' predictor keeps per-call state (its args, the letterbox), so one model is used by
+    # one thread at a time; a process shares one Segmenter (analysis jobs, live streams) through it
+    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     @property
     def class_names(self) -> dict[int, str]:
         return {int(key): str(value) for key, value in self.model.names.items()}
+
+    def predict(self, images: Sequence[np.ndarray], imgsz: int, conf: float) -> list[Results]:
+        """One batched inference on grid-size BGR images (see `vision.segment.FrameTracker`)."""
+        with self._lock:
+            return self.model.predict(
+                list(images),
+                imgsz=imgsz,
+                conf=conf,
+                device=self.device,
+                quantize=16 if self.half else None,
+                retina_masks=False,
+                agnostic_nms=True,  # class labels are unreliable: one object must not appear twice
+                verbose=False,
+            )
+
+
+class SharedModel:
+    """The detector one process loads once and shares: the CLI, every session of a server, its jobs
+    and its live streams ask this for the `Segmenter`, which is loaded on first use (thread-safe).
+
+    `on_load` is called just before the (seconds-long) load, so a front end can say so.
+    """
+
+    def __init__(
+        self,
+        spec: str | os.PathLike[str] | None = None,
+        device: str | None = None,
+        *,
+        on_load: Callable[[], None] | None = None,
+    ) -> None:
+        self.spec, self.device, self.on_load = spec, device, on_load
+        self._segmenter: Segmenter | None = None
+        self._fingerprint: str | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, segmenter: Segmenter) -> SharedModel:
+        """A holder for a model already loaded (tests, benches)."""
+        shared = cls(segmenter.name, segmenter.device)
+        shared._segmenter, shared._fingerprint = segmenter, segmenter.fingerprint
+        return shared
+
+    @property
+    def loaded(self) -> bool:
+        return self._segmenter is not None
+
+    def segmenter(self) -> Segmenter:
+        with self._lock:
+            if self._segmenter is None:
+                if self.on_load is not None:
+                    self.on_load()
+                self._segmenter = load_segmenter(self.spec, self.device)
+                self._fingerprint = self._segmenter.fingerprint
+            return self._segmenter
+
+    def fingerprint(self) -> str:
+        """The weights' content hash (analysis cache keys), without loading the model when the
+        weights are on disk: a cached analysis never waits for a model load."""
+        if self._fingerprint is None:
+            weights = resolve_weights(self.spec)
+            if weights.is_file():
+                self._fingerprint = weights_fingerprint(weights)
+            else:  # an official name still to be downloaded: its content is known once loaded
+                self.segmenter()
+        assert self._fingerprint is not None
+        return self._fingerprint
 
 
 def resolve_device(requested: str | None = None) -> str:

@@ -14,7 +14,7 @@ remaining frames in that direction are invisible, never a guess.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -23,10 +23,10 @@ import numpy as np
 from smartfocus.errors import SelectionError
 from smartfocus.media.reader import VideoReader
 from smartfocus.media.transcode import read_ahead
+from smartfocus.progress import Progress
 from smartfocus.vision.instances import appearance_histograms
 from smartfocus.vision.region import ClickSegmenter, Point, RegionTrack, grabcut, keep_seeded
 
-ProgressCallback = Callable[[int, int], None]  # (frames done, frames total); raise in it to cancel
 FLOWS_AHEAD = 4  # steps of optical flow computed ahead of the edge re-fits
 
 
@@ -64,7 +64,7 @@ class RegionPropagator:
         frames: Sequence[np.ndarray],
         start: int,
         mask: np.ndarray,
-        progress: ProgressCallback | None = None,
+        progress: Progress | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Masks (frames, h, w) bool, visible (frames,) bool and confidence (frames,) float32 for the
         region `mask` on frame `start`, followed forwards to the end and backwards to frame 0."""
@@ -173,7 +173,7 @@ def track_region(
     grid: tuple[int, int],
     segmenter: ClickSegmenter,
     propagation: PropagationSettings | None = None,
-    progress: ProgressCallback | None = None,
+    progress: Progress | None = None,
 ) -> RegionTrack:
     """The region under `positives` (and not under `negatives`) on `frame`, source pixels, followed
     through the whole clip on the mask grid (`grid` = (height, width))."""

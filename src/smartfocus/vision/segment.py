@@ -121,17 +121,7 @@ class FrameTracker:
         appearance histograms. Boxes come back in the video's pixels.
         """
         images = [self._model_input(frame) for frame in frames_bgr]
-        seg = self.segmenter
-        results = seg.model.predict(
-            images,
-            imgsz=self.settings.imgsz,
-            conf=self.settings.conf,
-            device=seg.device,
-            quantize=16 if seg.half else None,
-            retina_masks=False,
-            agnostic_nms=True,  # class labels are unreliable: one object must not appear twice
-            verbose=False,
-        )
+        results = self.segmenter.predict(images, self.settings.imgsz, self.settings.conf)
         return [self._associate(image, result) for image, result in zip(images, results, strict=True)]
 
     def _model_input(self, frame_bgr: np.ndarray) -> np.ndarray:

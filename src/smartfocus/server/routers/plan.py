@@ -26,7 +26,7 @@ def put_plan(body: PlanUpdate, services: ServicesDep, session: SessionDep) -> Pl
     plan = body.focus_plan()
     if plan.keyframes and plan != video.plan:
         analysed(services.store, video)
-        services.previews.check_plan(video, plan)
+        services.previews.session(video).timeline(plan)  # raises when a click picks nothing
     services.store.set_plan(video.id, plan, body.blur)
     return Plan.of(owned_video(services.store, video.id, session))
 

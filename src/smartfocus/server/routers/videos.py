@@ -7,12 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from smartfocus.errors import SelectionError
 from smartfocus.focus.plan import FocusPlan
 from smartfocus.server import upload
 from smartfocus.server.deps import ServicesDep, SessionDep, analysed, owned_video
 from smartfocus.server.errors import ApiError
-from smartfocus.server.previews import data_url
+from smartfocus.server.previews import mask_url
 from smartfocus.server.schemas import (
     ErrorBody,
     FrameSubject,
@@ -127,16 +126,15 @@ def get_subjects(
         )
     analysed(services.store, video)
     return [
-        FrameSubject(label=label, track_id=track, box=box, mask=data_url(png))
-        for label, track, box, png in services.previews.subjects(video, frame)
+        FrameSubject(label=found.label, track_id=found.track_id, box=found.box, mask=mask_url(found.mask))
+        for found in services.previews.objects(video, frame)
     ]
 
 
 @router.post("/select", response_model=SelectResponse)
 def select(body: SelectRequest, services: ServicesDep, session: SessionDep) -> SelectResponse:
-    """Click a subject at (x, y) of `frame`: focus on it from there on (or add it) and get its mask.
-
-    `focus` replaces what the plan focused on from that frame; `add` keeps it and adds this subject.
+    """Click a subject at (x, y) of `frame`: focus on it from there on (or add it, or exclude the
+    point from this frame's click) and get the mask of what is in focus there.
 
     A click on no detected object focuses on the region under it, segmented and followed through the
     clip (a few seconds the first time, then cached); a click where no region stands out either leaves
@@ -144,19 +142,12 @@ def select(body: SelectRequest, services: ServicesDep, session: SessionDep) -> S
     """
     video = owned_video(services.store, body.video_id, session)
     analysed(services.store, video)
-    if body.frame >= video.info["frame_count"]:
-        raise SelectionError(f"frame {body.frame} is past the last frame {video.info['frame_count'] - 1}")
-    if body.mode == "focus":  # a new focus click on a frame replaces that frame's focus, like a camera
-        kept = tuple(k for k in video.plan.keyframes if not (k.frame == body.frame and k.action != "clear"))
-        plan = FocusPlan(kept).focus(body.frame, (body.x, body.y))
-    else:
-        plan = video.plan.add(body.frame, (body.x, body.y))
-    picked = services.previews.select(video, plan, body.frame, body.x, body.y)
-    services.store.set_plan(video.id, plan, video.blur)
+    picked = services.previews.select(video, body.frame, body.x, body.y, body.mode)
+    services.store.set_plan(video.id, picked.plan, video.blur)
     updated = owned_video(services.store, video.id, session)
     return SelectResponse(
         subject=Subject(
-            label=picked.label, track_id=picked.track_id, frame=picked.frame, mask=data_url(picked.mask_png)
+            label=picked.label, track_id=picked.track_id, frame=picked.frame, mask=mask_url(picked.matte)
         ),
         plan=Plan.of(updated),
     )

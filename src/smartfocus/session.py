@@ -1,0 +1,459 @@
+"""The focus session: how a click becomes a matte, and a matte a frame's look, for every front end.
+
+    import smartfocus
+    with smartfocus.open_video("clip.mp4", model="yolov8n-seg-int8dq.pt") as session:
+        plan = session.select(smartfocus.FocusPlan(), 0, 640, 360).plan   # a click on frame 0
+        plan = plan.focus(120, (300, 200))                                # rack focus at frame 120
+        session.render("out.mp4", plan, blur=0.6, matte_dir="mattes/")
+
+In the pattern of SAM 2's video predictor, one explicit object per open video owns what is expensive
+to make: the reader, the analysis (segment and track once, cached on disk), the subjects a plan picks
+(`FocusTimeline`s of the last few plans, with the flow-followed masks cached on disk) and the click
+segmenter. The CLI, the server (previews, clicks and jobs), the desktop window and the Python API all
+go through it, so a capability added here reaches them all:
+
+    click  --select-->  FocusPlan  --timeline-->  subjects + per-frame FocusState  --frame/render-->  pixels
+
+Long work comes as steps (`smartfocus.progress`): iterate `analysis_steps()` or `render_steps()` for
+progress, close them to cancel. Methods are safe to call from several threads (a server's requests):
+the reader and the timeline cache are used under one lock, the image math runs outside it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, TypedDict, Unpack
+
+import cv2
+import numpy as np
+
+from smartfocus.errors import SelectionError
+from smartfocus.focus.follow import (
+    FOLLOW_VERSION,
+    FollowSettings,
+    flow_size,
+    follow_subject_masks,
+    settings_for,
+    with_takeovers,
+)
+from smartfocus.focus.identity import SubjectTrack
+from smartfocus.focus.plan import FocusPlan, Keyframe
+from smartfocus.focus.selection import select_instance
+from smartfocus.focus.timeline import DEFAULT_TRANSITION_S, FocusState, FocusTimeline, subject_identity
+from smartfocus.media.reader import VideoInfo, VideoReader
+from smartfocus.media.reader import open_video as open_reader
+from smartfocus.paths import smartfocus_home
+from smartfocus.progress import Progress, Steps, drive
+from smartfocus.render.compositor import DEFAULT_BLUR, LensSettings
+from smartfocus.render.frame import focus_frame
+from smartfocus.render.job import FocusStream, default_workers, render_steps
+from smartfocus.render.preview import thumbnail
+from smartfocus.vision.analysis import Analysis, analysis_steps, cache_path, load_cached, video_fingerprint
+from smartfocus.vision.model import SharedModel
+from smartfocus.vision.propagate import RegionSettings, segment_on_grid, track_region
+from smartfocus.vision.region import ClickSegmenter, Point, RegionTrack, click_segmenter, region_cache_path
+from smartfocus.vision.segment import AnalysisSettings, analysis_settings
+
+SelectMode = Literal["focus", "add", "exclude"]
+SELECT_MODES: tuple[SelectMode, ...] = ("focus", "add", "exclude")
+TIMELINES_KEPT = 4  # plans resolved and kept warm: the page's current plan and a few undo steps
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a click did: the plan with it applied, and what that plan has in focus on the frame."""
+
+    plan: FocusPlan
+    frame: int
+    label: str  # the clicked subject's class ("person"), or "region" for an object the detector missed
+    track_id: int | None  # the tracker's id of the clicked subject; None for a region
+    matte: np.ndarray  # (gh, gw) float32 on the analysis grid, 1 = in focus on `frame`
+
+
+@dataclass(frozen=True)
+class FrameObject:
+    """A detected object on one frame, for hover highlights: what a click on it would pick."""
+
+    label: str
+    track_id: int
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in source pixels
+    mask: np.ndarray  # (gh, gw) bool on the analysis grid
+
+
+def apply_click(plan: FocusPlan, frame: int, x: float, y: float, mode: SelectMode) -> FocusPlan:
+    """`plan` after a click: "focus" replaces what the plan focused on from `frame` (like a camera's
+    focus pull), "add" keeps it and adds the subject under the click, "exclude" marks the point as
+    not the subject of the click on that frame (a shift-click)."""
+    if mode == "focus":
+        kept = tuple(k for k in plan.keyframes if not (k.frame == frame and k.action != "clear"))
+        return FocusPlan(kept).focus(frame, (x, y))
+    if mode == "add":
+        return plan.add(frame, (x, y))
+    if mode == "exclude":
+        return plan.exclude(frame, (x, y))
+    raise SelectionError(f"unknown click mode {mode!r}; use one of {', '.join(SELECT_MODES)}")
+
+
+class RenderOptions(TypedDict, total=False):
+    """`FocusSession.render`'s options: those of `render_steps`."""
+
+    blur: float
+    transition_seconds: float
+    refine: bool
+    matte_dir: str | os.PathLike[str] | None
+    any_object: bool
+    timeline: FocusTimeline | None
+
+
+class FocusSession:
+    """One video opened for focusing: its analysis, the subjects plans pick, and their looks.
+
+    Args:
+        reader: the video's frames (`media.reader.open_video`); closed with the session.
+        model: the detector, shared by every session of a process (`SharedModel`); loaded only
+            when an analysis is not in the cache.
+        settings: how the video is analysed (`vision.segment.analysis_settings`).
+        cache_dir, region_cache_dir: where analyses and followed subjects are cached (a server
+            keeps both under its data folder).
+        click_segmenter: segments clicks on objects the detector does not know (default:
+            `vision.region.click_segmenter()`, made on first use).
+    """
+
+    def __init__(
+        self,
+        reader: VideoReader,
+        *,
+        model: SharedModel | None = None,
+        settings: AnalysisSettings | None = None,
+        cache_dir: Path | None = None,
+        region_cache_dir: Path | None = None,
+        click_segmenter: ClickSegmenter | None = None,
+    ) -> None:
+        self.reader = reader
+        self.model = model or SharedModel()
+        self.settings = settings or AnalysisSettings()
+        self.cache_dir = cache_dir or smartfocus_home() / "analyses"
+        self.region_cache_dir = region_cache_dir or smartfocus_home() / "regions"
+        self._click_segmenter = click_segmenter
+        self._analysis: Analysis | None = None
+        self._analysis_key: str | None = None  # the analysis cache's name: what follow caches build on
+        self._fingerprint: str | None = None
+        self._timelines: OrderedDict[tuple[str, int, bool], FocusTimeline] = OrderedDict()
+        self._lock = threading.RLock()  # the reader and the timeline cache
+
+    def __enter__(self) -> FocusSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the reader; the session cannot be used afterwards (its caches on disk stay)."""
+        with self._lock:
+            self._timelines.clear()
+            self.reader.close()
+
+    @property
+    def info(self) -> VideoInfo:
+        return self.reader.info
+
+    @property
+    def frame_count(self) -> int:
+        return len(self.reader)
+
+    # ---------- analyse once ----------
+
+    def analysis_steps(self) -> Steps[Analysis]:
+        """Segment and track the whole video once, as steps (`smartfocus.progress`); from the disk
+        cache (no steps, no model load) when it was done before."""
+        if self._analysis is None:
+            fingerprint = self.model.fingerprint()
+            with self._lock:
+                self._analysis = yield from analysis_steps(
+                    self.reader, self.model.segmenter, fingerprint, self.settings, self.cache_dir
+                )
+            self._analysis_key = cache_path(self.cache_dir, self.info.path, fingerprint, self.settings).stem
+        return self._analysis
+
+    def analyse(self, progress: Progress | None = None) -> Analysis:
+        """`analysis_steps` run to the end."""
+        return drive(self.analysis_steps(), progress)
+
+    # ---------- clicks become subjects ----------
+
+    def timeline(
+        self,
+        plan: FocusPlan,
+        *,
+        transition_seconds: float = DEFAULT_TRANSITION_S,
+        any_object: bool = False,
+        progress: Progress | None = None,
+    ) -> FocusTimeline:
+        """The plan resolved against the analysis (kept for the last few plans). A click on no
+        detected object focuses on the region under it (segmented and followed through the clip,
+        cached on disk; `progress` reports that pass); `any_object` treats every click so.
+
+        Raises:
+            SelectionError: a click that picks nothing, a keyframe past the end.
+        """
+        frames = max(1, round(transition_seconds * float(self.info.fps)))
+        key = (plan.to_json(), frames, any_object)
+        with self._lock:
+            if key not in self._timelines:
+                analysis = self.analyse()
+                self._timelines[key] = FocusTimeline(
+                    analysis,
+                    plan,
+                    transition_frames=frames,
+                    regions=lambda f, p, e: self.region(f, p, e, grid=analysis.grid, progress=progress),
+                    click_region=self._click_region,
+                    any_object=any_object,
+                    follow=self.followed,
+                )
+                while len(self._timelines) > TIMELINES_KEPT:
+                    self._timelines.popitem(last=False)
+            self._timelines.move_to_end(key)
+            return self._timelines[key]
+
+    def select(
+        self, plan: FocusPlan, frame: int, x: float, y: float, mode: SelectMode = "focus"
+    ) -> Selection:
+        """Apply a click at source pixel (x, y) of `frame` to `plan` (see `apply_click`) and say what
+        it picked. The plan is resolved (and kept) here, so a render of it starts at once.
+
+        Raises:
+            SelectionError: the click picks nothing (the plan is left as it was), or is out of range.
+        """
+        if not 0 <= frame < self.frame_count:
+            raise SelectionError(f"frame {frame} is past the last frame {self.frame_count - 1}")
+        updated = apply_click(plan, frame, x, y, mode)
+        timeline = self.timeline(updated)
+        subject = timeline.subject_at(frame, x, y)
+        label, track_id = subject_identity(timeline.analysis, subject) if subject else ("object", None)
+        return Selection(updated, frame, label, track_id, timeline.state(frame).subject_matte)
+
+    def objects(self, frame: int) -> list[FrameObject]:
+        """The objects the analysis found on `frame`, for the page's hover."""
+        analysis = self.analyse()
+        instances = analysis.instances(frame)
+        return [
+            FrameObject(
+                label=analysis.class_names.get(int(instances.class_ids[row]), "object"),
+                track_id=int(instances.track_ids[row]),
+                box=tuple(float(v) for v in instances.boxes[row]),  # type: ignore[arg-type]
+                mask=instances.masks[row],
+            )
+            for row in range(len(instances))
+        ]
+
+    # ---------- a frame's look ----------
+
+    def read(self, index: int) -> np.ndarray:
+        """Frame `index` as shot (BGR)."""
+        with self._lock:
+            return self.reader.read(index)
+
+    def state(self, plan: FocusPlan, index: int) -> FocusState:
+        """What `plan` has in focus at frame `index`, and how strong the blur is there."""
+        return self.timeline(plan).state(index)
+
+    def frame(
+        self, plan: FocusPlan, index: int, *, blur: float = DEFAULT_BLUR, refine: bool = True
+    ) -> np.ndarray:
+        """Frame `index` (BGR) with `plan`'s look: what the render writes there, without the
+        temporal smoothing a frame on its own has nothing to smooth against (a preview, a window)."""
+        with self._lock:
+            image = self.reader.read(index)
+            timeline = self.timeline(plan) if plan.keyframes else None
+        if timeline is None:
+            return image
+        return focus_frame(image, timeline.state(index), LensSettings(blur), refine=refine).image
+
+    def keyframe_thumbnail(self, keyframe: Keyframe) -> np.ndarray:
+        """A square crop (BGR) around what a keyframe's first click picked, or around the click."""
+        image = self.read(keyframe.frame)
+        if not keyframe.points:
+            return cv2.resize(image, (96, 96), interpolation=cv2.INTER_AREA)
+        x, y = keyframe.points[0]
+        box = (x - 60, y - 60, x + 60, y + 60)
+        analysis = self.analyse()
+        instances = analysis.instances(keyframe.frame)
+        try:
+            row = select_instance(instances, x, y, analysis.frame_size, analysis.class_names)
+            box = tuple(float(v) for v in instances.boxes[row])
+        except SelectionError:
+            pass
+        return thumbnail(image, box)
+
+    def focused_frames(
+        self,
+        plan: FocusPlan,
+        *,
+        blur: float = DEFAULT_BLUR,
+        refine: bool = True,
+        transition_seconds: float = DEFAULT_TRANSITION_S,
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """Every frame in order as (index, BGR image) with `plan`'s look, smoothed over time as in
+        a render: for pipelines with their own encoder. Stop iterating to stop."""
+        timeline = self.timeline(plan, transition_seconds=transition_seconds)
+        stream = FocusStream(timeline, LensSettings(blur), refine, None, default_workers())
+        with self._lock:
+            yield from stream(self.reader.frames())
+
+    def render_steps(
+        self,
+        output: str | os.PathLike[str],
+        plan: FocusPlan | None = None,
+        *,
+        blur: float = DEFAULT_BLUR,
+        transition_seconds: float = DEFAULT_TRANSITION_S,
+        refine: bool = True,
+        matte_dir: str | os.PathLike[str] | None = None,
+        any_object: bool = False,
+        timeline: FocusTimeline | None = None,
+    ) -> Steps[Path]:
+        """Render with `plan` (no plan: a plain transcode) as steps: iterate for progress, close to
+        cancel (nothing is left at `output`). Analyses first if needed. A `timeline` already resolved
+        from the plan (say, to report its `missing()` stretches first) is used as it is."""
+        if timeline is None and plan is not None and plan.keyframes:
+            yield from self.analysis_steps()
+            timeline = self.timeline(plan, transition_seconds=transition_seconds, any_object=any_object)
+        with self._lock:
+            return (
+                yield from render_steps(
+                    self.reader,
+                    Path(output),
+                    timeline,
+                    LensSettings(blur),
+                    refine=refine,
+                    matte_dir=Path(matte_dir) if matte_dir else None,
+                )
+            )
+
+    def render(
+        self,
+        output: str | os.PathLike[str],
+        plan: FocusPlan | None = None,
+        *,
+        progress: Progress | None = None,
+        **options: Unpack[RenderOptions],
+    ) -> Path:
+        """`render_steps` (with the same options) run to the end, reporting to `progress`."""
+        return drive(self.render_steps(output, plan, **options), progress)
+
+    # ---------- what the timeline asks for: regions and followed subjects ----------
+
+    @property
+    def click_segmenter(self) -> ClickSegmenter:
+        """The segmenter for clicks on no detected object, made once: a promptable model keeps its
+        sessions and the frames it encoded."""
+        if self._click_segmenter is None:
+            self._click_segmenter = click_segmenter()
+        return self._click_segmenter
+
+    def _click_region(self, frame: int, points: tuple[Point, ...], exclude: tuple[Point, ...]) -> np.ndarray:
+        """The region on the click frame only: enough to judge a click, without following it."""
+        grid = self.analyse().grid
+        image = self.read(frame)
+        small = cv2.resize(image, grid[::-1], interpolation=cv2.INTER_AREA)
+        size = (self.info.width, self.info.height)
+        return segment_on_grid(small, size, points, exclude, self.click_segmenter, image)
+
+    def followed(self, frame: int, parts: tuple[SubjectTrack, ...]) -> RegionTrack:
+        """A detected subject (its parts' tracklet chains, seen on `frame`) followed through the clip
+        with optical flow (`focus.follow`); cached on disk next to the regions."""
+        key = ("follow", FOLLOW_VERSION, self._analysis_key, [list(p.track_ids) for p in parts])
+        path = region_cache_path(
+            self.region_cache_dir, self._video_fingerprint(), frame, (), (), (key, self._follow_settings)
+        )
+        if (cached := load_cached(path, RegionTrack.load)) is not None:
+            return cached
+        track = self._follow(frame, parts)
+        track.save(path)
+        return track
+
+    def region(
+        self,
+        frame: int,
+        points: tuple[Point, ...],
+        exclude: tuple[Point, ...] = (),
+        *,
+        grid: tuple[int, int] | None = None,
+        progress: Progress | None = None,
+    ) -> RegionTrack:
+        """The region under `points` (source pixels) on `frame`, minus `exclude`, followed through the
+        clip on the analysis' mask grid; cached on disk, so asking again costs nothing."""
+        analysis = self.analyse()
+        grid = grid or analysis.grid
+        segmenter = self.click_segmenter
+        settings = RegionSettings(segmenter=segmenter.name)
+        key = (grid, settings, FOLLOW_VERSION, self._follow_settings, self._analysis_key)
+        path = region_cache_path(self.region_cache_dir, self._video_fingerprint(), frame, points, exclude, key)
+        if (cached := load_cached(path, RegionTrack.load)) is not None:
+            return cached
+        with self._lock:
+            track = track_region(
+                self.reader, frame, points, exclude, grid, segmenter, settings.propagation, progress
+            )
+            if grid == analysis.grid:  # a detection that later finds the region takes it over there
+                track = with_takeovers(track, self._follow(frame, (), seed=track.mask(frame)))
+        track.save(path)
+        return track
+
+    def _follow(
+        self, frame: int, parts: tuple[SubjectTrack, ...], seed: np.ndarray | None = None
+    ) -> RegionTrack:
+        analysis = self.analyse()
+        size = flow_size(analysis.grid)
+
+        def frames(start: int, stop: int) -> Iterator[tuple[int, np.ndarray]]:
+            return self.reader.small_frames(size, cv2.INTER_AREA, start, stop)
+
+        with self._lock:
+            return follow_subject_masks(analysis, frames, frame, parts, self._follow_settings, seed=seed)
+
+    @property
+    def _follow_settings(self) -> FollowSettings:
+        return settings_for(self.settings.imgsz)
+
+    def _video_fingerprint(self) -> str:
+        if self._fingerprint is None:
+            self._fingerprint = video_fingerprint(self.info.path)
+        return self._fingerprint
+
+
+def open_video(
+    path: str | os.PathLike[str],
+    *,
+    model: str | os.PathLike[str] | SharedModel | None = None,
+    device: str | None = None,
+    quality: str | None = None,
+    imgsz: int | None = None,
+    stride: int | None = None,
+    fps: float | None = None,
+    cache_dir: Path | None = None,
+    region_cache_dir: Path | None = None,
+) -> FocusSession:
+    """Open a video file or frame folder for focusing (nothing is analysed until needed).
+
+    `model`: weights (path or official name; default `$SMARTFOCUS_MODEL`) or a `SharedModel` that
+    several sessions share. `quality` is an analysis preset ("fast", "balanced" (default), "best";
+    see `vision.segment.QUALITY_PRESETS`); `imgsz` and `stride` override its resolution and stride.
+    """
+    try:
+        settings = analysis_settings(quality, imgsz=imgsz, stride=stride)
+    except ValueError as error:
+        raise SelectionError(str(error)) from None
+    shared = model if isinstance(model, SharedModel) else SharedModel(model, device)
+    return FocusSession(
+        open_reader(path, fps=fps),
+        model=shared,
+        settings=settings,
+        cache_dir=cache_dir,
+        region_cache_dir=region_cache_dir,
+    )

@@ -1,0 +1,80 @@
+"""The focus session, the one object every front end turns clicks into looks through."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from smartfocus import FocusPlan, SharedModel, open_video
+from smartfocus.errors import SelectionError
+from smartfocus.vision.analysis import Analysis
+
+SWING_CLICK = (481.0, 283.0)  # the girl on the swing, frame 0 of DAVIS `swing` (854x480, 60 frames)
+
+
+@pytest.fixture(scope="module")
+def swing(davis_dir: Path) -> Path:
+    return davis_dir / "swing" / "frames"
+
+
+def _grid_cell(analysis: Analysis, x: float, y: float) -> tuple[int, int]:
+    width, height = analysis.frame_size
+    return int(y * analysis.grid[0] / height), int(x * analysis.grid[1] / width)
+
+
+def test_select_returns_the_plan_and_what_the_click_picked(swing: Path, model_path: Path) -> None:
+    with open_video(swing, model=model_path) as session:
+        picked = session.select(FocusPlan(), 0, *SWING_CLICK)
+        analysis = session.analyse()
+        assert picked.plan == FocusPlan().focus(0, SWING_CLICK)
+        assert picked.label == "person" and isinstance(picked.track_id, int) and picked.frame == 0
+        assert picked.matte.shape == analysis.grid and picked.matte[_grid_cell(analysis, *SWING_CLICK)] > 0.5
+        assert 0.01 < (picked.matte > 0.5).mean() < 0.5
+
+        # a second focus click on the same frame replaces the first; "add" keeps it
+        moved = session.select(picked.plan, 0, *SWING_CLICK)
+        assert moved.plan.keyframes == picked.plan.keyframes
+        # an exclude click lands on that frame's keyframe and round-trips through the plan's JSON
+        excluded = session.select(picked.plan, 0, 830.0, 20.0, mode="exclude")
+        assert excluded.plan.keyframes[0].exclude == ((830.0, 20.0),)
+        assert FocusPlan.from_json(excluded.plan.to_json()) == excluded.plan
+        with pytest.raises(SelectionError, match="need a --focus or --add click"):
+            session.select(picked.plan, 10, 830.0, 20.0, mode="exclude")
+        with pytest.raises(SelectionError, match="past the last frame"):
+            session.select(picked.plan, 60, *SWING_CLICK)
+        with pytest.raises(SelectionError, match="outside"):
+            session.select(picked.plan, 0, 900.0, 20.0)
+
+
+def test_frames_and_renders_come_from_one_look(swing: Path, model_path: Path, tmp_path: Path) -> None:
+    plan = FocusPlan().focus(0, SWING_CLICK)
+    with open_video(swing, model=model_path) as session:
+        frames = session.focused_frames(plan)
+        index, first = next(frames)
+        # the first frame has no history to smooth against, so it is exactly the preview's look
+        assert index == 0 and np.array_equal(first, session.frame(plan, 0))
+        assert not np.array_equal(first, session.read(0))
+        assert [i for i, _ in frames] == list(range(1, 60))
+
+        # a render stopped part-way (the steps closed, as a cancel does) leaves nothing behind
+        output = tmp_path / "stopped.mp4"
+        steps = session.render_steps(output, plan, matte_dir=tmp_path / "mattes")
+        done = [next(steps) for _ in range(5)]
+        assert done[-1] == (5, 60)
+        steps.close()
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_one_model_serves_every_session_and_loads_only_when_needed(
+    swing: Path, model_path: Path, tmp_path: Path
+) -> None:
+    loads: list[int] = []
+    model = SharedModel(model_path, "cpu", on_load=lambda: loads.append(1))
+    for stride in (2, 3):  # two analyses no earlier test cached
+        with open_video(swing, model=model, stride=stride, cache_dir=tmp_path) as session:
+            session.analyse()
+    assert loads == [1] and model.loaded
+    cold = SharedModel(model_path, "cpu", on_load=lambda: loads.append(2))
+    with open_video(swing, model=cold, stride=3, cache_dir=tmp_path) as session:
+        session.analyse()  # from the cache: the model is not loaded
+    assert loads == [1] and not cold.loaded
