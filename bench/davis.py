@@ -8,8 +8,8 @@ makes the result worse is taken back, as a user watching the preview would). Wit
 `--any-object` every click goes to the region path (GrabCut at the click, followed by optical flow),
 as if the detector had found nothing: what a click on an object of no known class gets.
 
-Usage: .venv/bin/python bench/davis.py [--seqs a,b] [--clicks N] [--any-object] [--imgsz N] [--quality Q]
-       [--model PATH] [--no-refine | --compare-refine] [--json PATH] [--data DIR] [--keep DIR]
+Usage: .venv/bin/python bench/davis.py [--seqs a,b] [--clicks N] [--correct refine|add] [--any-object]
+       [--imgsz N] [--quality Q] [--model PATH] [--no-refine | --compare-refine] [--json PATH] [--data DIR] [--keep DIR]
 """
 
 import argparse
@@ -102,11 +102,13 @@ def load_mattes(folder: Path, gts: list[np.ndarray]) -> tuple[list[np.ndarray], 
     return preds, problems[0] + more
 
 
-def click_args(clicks: list[Click]) -> list[str]:
-    """Frame-0 clicks all go in as `--focus` (kept in focus together); later ones as `--add`."""
+def click_args(clicks: list[Click], later: str = "--refine") -> list[str]:
+    """Frame-0 clicks all go in as `--focus` (kept in focus together); later ones as `later`:
+    `--refine` (a correction of the subject, reaching both ways) or `--add` (another subject from
+    that frame on)."""
     args = []
     for frame, x, y in clicks:
-        args += ["--focus" if frame == 0 else "--add", f"{frame}:{x},{y}"]
+        args += ["--focus" if frame == 0 else later, f"{frame}:{x},{y}"]
     return args
 
 
@@ -132,7 +134,13 @@ class Bench:
             shutil.rmtree(out)
         out.mkdir(parents=True)
         cmd = [*self.cli, "render", str(seq_dir / "frames"), "-o", str(out / "render.mp4")]
-        cmd += [*click_args(clicks), "--matte", str(out / "matte"), "--model", str(self.args.model)]
+        cmd += [
+            *click_args(clicks, f"--{self.args.correct}"),
+            "--matte",
+            str(out / "matte"),
+            "--model",
+            str(self.args.model),
+        ]
         if self.args.imgsz:
             cmd += ["--imgsz", str(self.args.imgsz)]
         if self.args.quality:
@@ -290,6 +298,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", type=Path, default=DAVIS, help="folder of <seq>/frames and <seq>/masks")
     p.add_argument("--seqs", help="comma-separated sequence names (default: all)")
     p.add_argument("--clicks", type=int, default=1, help="clicks per sequence, incl. the first (default 1)")
+    p.add_argument(
+        "--correct",
+        choices=("refine", "add"),
+        default="refine",
+        help="what a later click is: a correction of the subject (default) or an added subject",
+    )
     p.add_argument("--model", type=Path, default=MODEL, help="weights passed to --model")
     p.add_argument("--imgsz", type=int, help="passed through to the CLI")
     p.add_argument("--quality", choices=("fast", "balanced", "best"), help="passed through to the CLI")

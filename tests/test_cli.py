@@ -162,7 +162,7 @@ def test_click_on_no_detected_object_focuses_the_region_under_it(
     assert not (first & sail).any()
 
     unpaired = run_cli("render", frames, "-o", tmp_path / "b.mp4", "--exclude", "3:10,10", model=model_path)
-    assert unpaired.returncode == 2 and "need a --focus or --add click on that frame" in unpaired.stderr
+    assert unpaired.returncode == 2 and "nothing is in focus on frame 3 to correct" in unpaired.stderr
 
 
 def test_missing_weights_fail_fast_with_a_fix(dog_clip: Path, tmp_path: Path) -> None:
@@ -227,7 +227,9 @@ def test_a_subject_not_found_is_reported_with_its_frames(
     result = run_cli("render", frames, "-o", out, "--focus", f"0:{x},{y}", "--quiet", model=model_path)
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if "warning" in line]
-    assert warnings == ["smartfocus: warning: subject 1 not found on frames 30-44 (1.2-1.8 s); the blur eases out there"]
+    assert warnings == [
+        "smartfocus: warning: subject 1 not found on frames 30-44 (1.2-1.8 s); the blur eases out there"
+    ]
     assert _frame_count(out) == 45
 
 

@@ -38,8 +38,9 @@ def test_select_returns_the_plan_and_what_the_click_picked(swing: Path, model_pa
         excluded = session.select(picked.plan, 0, 830.0, 20.0, mode="exclude")
         assert excluded.plan.keyframes[0].exclude == ((830.0, 20.0),)
         assert FocusPlan.from_json(excluded.plan.to_json()) == excluded.plan
-        with pytest.raises(SelectionError, match="need a --focus or --add click"):
-            session.select(picked.plan, 10, 830.0, 20.0, mode="exclude")
+        # on a frame without a click of its own, an exclude click corrects what is in focus there
+        with pytest.raises(SelectionError, match="nothing is in focus on frame 0 to correct"):
+            session.select(FocusPlan(), 0, 830.0, 20.0, mode="exclude")
         with pytest.raises(SelectionError, match="past the last frame"):
             session.select(picked.plan, 60, *SWING_CLICK)
         with pytest.raises(SelectionError, match="outside"):

@@ -102,8 +102,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="F:X,Y",
-        help="(X,Y) is not the subject of the --focus/--add click on frame F: a detected object there "
-        "is skipped, a clicked region is cut back to leave it out",
+        help="(X,Y) is not the subject: of the --focus/--add click on frame F (a detected object there "
+        "is skipped, a clicked region is cut back to leave it out), or, on a frame without one, a "
+        "correction that cuts what is under (X,Y) out of the subject in focus there",
+    )
+    render.add_argument(
+        "--refine",
+        type=_keyframe_arg,
+        action="append",
+        default=[],
+        metavar="F:X,Y",
+        help="correct the subject in focus on frame F: what is under (X,Y) is part of it; the "
+        "corrected mask is followed from F both ways, up to the subject's other clicks",
     )
     render.add_argument(
         "--plan",
@@ -344,7 +354,12 @@ def _progress_bar(description: str, quiet: bool) -> Iterator[Progress]:
         nonlocal bar
         if bar is None:
             bar = tqdm(
-                desc=description, unit="frame", disable=quiet, file=sys.stderr, leave=False, dynamic_ncols=True
+                desc=description,
+                unit="frame",
+                disable=quiet,
+                file=sys.stderr,
+                leave=False,
+                dynamic_ncols=True,
             )
         bar.total = total
         bar.update(done - bar.n)
@@ -366,7 +381,9 @@ def _render(args: argparse.Namespace) -> int:
         raise MediaError(f"output {args.output} is the input; choose another -o so the source is kept")
     for path, what in ((args.output, "-o"), (args.save_plan, "--save-plan")):
         if path is not None and not path.parent.is_dir():
-            raise MediaError(f"output folder {path.parent} does not exist; create it or choose another {what}")
+            raise MediaError(
+                f"output folder {path.parent} does not exist; create it or choose another {what}"
+            )
     plan = _plan_of(args)
     with open_video(
         args.input,
@@ -417,6 +434,8 @@ def _plan_of(args: argparse.Namespace) -> FocusPlan:
         plan = plan.focus(frame, (x, y))
     for frame, x, y in args.add:
         plan = plan.add(frame, (x, y))
+    for frame, x, y in args.refine:
+        plan = plan.refine(frame, (x, y))
     for frame, x, y in args.exclude:
         plan = plan.exclude(frame, (x, y))
     for frame in args.clear:

@@ -59,8 +59,8 @@ from smartfocus.vision.propagate import RegionSettings, segment_on_grid, track_r
 from smartfocus.vision.region import ClickSegmenter, Point, RegionTrack, click_segmenter, region_cache_path
 from smartfocus.vision.segment import AnalysisSettings, analysis_settings
 
-SelectMode = Literal["focus", "add", "exclude"]
-SELECT_MODES: tuple[SelectMode, ...] = ("focus", "add", "exclude")
+SelectMode = Literal["focus", "add", "exclude", "refine"]
+SELECT_MODES: tuple[SelectMode, ...] = ("focus", "add", "exclude", "refine")
 TIMELINES_KEPT = 4  # plans resolved and kept warm: the page's current plan and a few undo steps
 
 
@@ -87,8 +87,9 @@ class FrameObject:
 
 def apply_click(plan: FocusPlan, frame: int, x: float, y: float, mode: SelectMode) -> FocusPlan:
     """`plan` after a click: "focus" replaces what the plan focused on from `frame` (like a camera's
-    focus pull), "add" keeps it and adds the subject under the click, "exclude" marks the point as
-    not the subject of the click on that frame (a shift-click)."""
+    focus pull), "add" keeps it and adds the subject under the click, "refine" makes what is under
+    the click part of the subject in focus there, and "exclude" marks the point as not the subject
+    (of the click on that frame, like a shift-click, or else as a correction there)."""
     if mode == "focus":
         kept = tuple(k for k in plan.keyframes if not (k.frame == frame and k.action != "clear"))
         return FocusPlan(kept).focus(frame, (x, y))
@@ -96,6 +97,8 @@ def apply_click(plan: FocusPlan, frame: int, x: float, y: float, mode: SelectMod
         return plan.add(frame, (x, y))
     if mode == "exclude":
         return plan.exclude(frame, (x, y))
+    if mode == "refine":
+        return plan.refine(frame, (x, y))
     raise SelectionError(f"unknown click mode {mode!r}; use one of {', '.join(SELECT_MODES)}")
 
 
@@ -393,7 +396,9 @@ class FocusSession:
         segmenter = self.click_segmenter
         settings = RegionSettings(segmenter=segmenter.name)
         key = (grid, settings, FOLLOW_VERSION, self._follow_settings, self._analysis_key)
-        path = region_cache_path(self.region_cache_dir, self._video_fingerprint(), frame, points, exclude, key)
+        path = region_cache_path(
+            self.region_cache_dir, self._video_fingerprint(), frame, points, exclude, key
+        )
         if (cached := load_cached(path, RegionTrack.load)) is not None:
             return cached
         with self._lock:

@@ -40,5 +40,13 @@ def test_exclude_points_round_trip_and_old_plans_still_load() -> None:
     assert FocusPlan.from_json(plan.to_json()) == plan
     old = FocusPlan.from_json('{"keyframes": [{"frame": 0, "action": "focus", "points": [[1, 2]]}]}')
     assert old.keyframes[0].exclude == ()
-    with pytest.raises(SelectionError, match="need a --focus or --add click"):
-        FocusPlan().clear(3).exclude(3, (1, 1))
+    # on a frame without a click, an exclude point is a correction of what is in focus there
+    corrected = FocusPlan().focus(0, (10, 20)).clear(3).exclude(3, (1, 1)).refine(3, (5, 5))
+    assert [(k.frame, k.action, k.points, k.exclude) for k in corrected.keyframes] == [
+        (0, "focus", ((10, 20),), ()),
+        (3, "clear", (), ()),
+        (3, "refine", ((5, 5),), ((1, 1),)),
+    ]
+    assert FocusPlan.from_json(corrected.to_json()) == corrected
+    with pytest.raises(SelectionError, match="needs at least one point or exclude point"):
+        FocusPlan().refine(3)

@@ -13,8 +13,8 @@ from typing import Literal
 
 from smartfocus.errors import SelectionError
 
-Action = Literal["focus", "add", "clear"]
-ACTIONS: tuple[Action, ...] = ("focus", "add", "clear")
+Action = Literal["focus", "add", "clear", "refine"]
+ACTIONS: tuple[Action, ...] = ("focus", "add", "clear", "refine")
 MAX_POINTS = 32  # include plus exclude clicks on one keyframe
 MAX_KEYFRAMES = 1000  # a plan longer than this is not made by hand
 
@@ -27,6 +27,11 @@ class Keyframe:
     `exclude` points say what is *not* the subject: a detected object under one is never picked by
     this keyframe's points, and a region segmented from the clicks (an object the detector does not
     know) is cut back so it leaves them out.
+
+    "refine" corrects the subject in focus on `frame` nearest the clicks, like a further click in
+    SAM 2's demo: what is under `points` becomes part of it, what is under `exclude` is cut away, and
+    the corrected mask is followed from `frame` both ways, up to the subject's other prompts (its
+    keyframe and other corrections), which keep the frames nearer to them.
     """
 
     frame: int
@@ -39,7 +44,9 @@ class Keyframe:
             raise SelectionError(f"unknown keyframe action {self.action!r}; use one of {', '.join(ACTIONS)}")
         if self.frame < 0:
             raise SelectionError(f"keyframe frame must be >= 0, got {self.frame}")
-        if self.action != "clear" and not self.points:
+        if self.action == "refine" and not (self.points or self.exclude):
+            raise SelectionError("a 'refine' keyframe needs at least one point or exclude point")
+        if self.action in ("focus", "add") and not self.points:
             raise SelectionError(f"a {self.action!r} keyframe needs at least one point")
         if len(self.points) + len(self.exclude) > MAX_POINTS:
             raise SelectionError(
@@ -72,15 +79,23 @@ class FocusPlan:
     ) -> FocusPlan:
         return self._with(Keyframe(frame, "add", tuple(points), tuple(exclude)))
 
+    def refine(
+        self, frame: int, *points: tuple[float, float], exclude: tuple[tuple[float, float], ...] = ()
+    ) -> FocusPlan:
+        """Correct the subject in focus at `frame`: `points` are part of it, `exclude` are not (see
+        `Keyframe`); corrections on one frame stack up."""
+        return self._with(Keyframe(frame, "refine", tuple(points), tuple(exclude)))
+
     def exclude(self, frame: int, *points: tuple[float, float]) -> FocusPlan:
-        """Mark `points` as not the subject on the focus or add keyframe at `frame` (the last one
-        there), like a shift-click after a click."""
+        """Mark `points` as not the subject: of the click at `frame` (the last focus, add or refine
+        keyframe there, like a shift-click after a click), or, on a frame without one, as a
+        correction of the subject in focus there."""
         for index in reversed(range(len(self.keyframes))):
             existing = self.keyframes[index]
             if existing.frame == frame and existing.action != "clear":
                 changed = replace(existing, exclude=existing.exclude + tuple(points))
                 return FocusPlan((*self.keyframes[:index], changed, *self.keyframes[index + 1 :]))
-        raise SelectionError(f"exclude points at frame {frame} need a --focus or --add click on that frame")
+        return self.refine(frame, exclude=tuple(points))
 
     def clear(self, frame: int) -> FocusPlan:
         return self._with(Keyframe(frame, "clear"))
@@ -92,10 +107,11 @@ class FocusPlan:
         return FocusPlan(self.keyframes[:index] + self.keyframes[index + 1 :])
 
     def _with(self, keyframe: Keyframe) -> FocusPlan:
-        if keyframe.action == "focus":
+        if keyframe.action in ("focus", "refine"):
             for index, existing in enumerate(self.keyframes):
-                if existing.frame == keyframe.frame and existing.action == "focus":
-                    # several focus clicks on one frame keep all those subjects sharp together
+                if existing.frame == keyframe.frame and existing.action == keyframe.action:
+                    # several focus clicks on one frame keep all those subjects sharp together, and
+                    # several corrections on one frame are one correction
                     merged = replace(
                         existing,
                         points=existing.points + keyframe.points,

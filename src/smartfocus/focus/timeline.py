@@ -13,6 +13,7 @@ from typing import Protocol
 import numpy as np
 
 from smartfocus.errors import SelectionError
+from smartfocus.focus.correct import CorrectedSubject, correct
 from smartfocus.focus.identity import LinkSettings, SubjectTrack, follow_subject, link_tracklets
 from smartfocus.focus.parts import find_parts
 from smartfocus.focus.plan import FocusPlan, Keyframe
@@ -118,6 +119,8 @@ class FollowedSubject(_OnRegionTrack):
 def subject_identity(analysis: Analysis, subject: Subject) -> tuple[str, int | None]:
     """What a subject is: the detector's class and the clicked track's id ("person", 3), or
     ("region", None) for a click on something the detector does not know."""
+    if isinstance(subject, CorrectedSubject):
+        return subject_identity(analysis, subject.base)
     if isinstance(subject, RegionSubject):
         return "region", None
     # a FollowedSubject or SubjectTrack names its tracks; a PartsSubject's first part is the clicked one
@@ -161,6 +164,9 @@ class FocusTimeline:
             benchmarking the region path).
         follow: follows a detected subject with optical flow (see `SubjectFollower`); without it
             the tracklet chains alone say where the subject is.
+
+    A "refine" keyframe corrects the subject in focus there (`focus.correct`); it needs `regions`
+    and `follow`, which follow what its clicks add or cut.
     """
 
     def __init__(
@@ -188,7 +194,13 @@ class FocusTimeline:
                 return np.zeros(analysis.grid, bool) if mask is None else mask
 
         self.subjects, self.active = _resolve(
-            analysis, plan, link_settings or LinkSettings(), regions, click_region, any_object, follow
+            analysis,
+            plan,
+            link_settings or LinkSettings(),
+            regions,
+            click_region,
+            any_object,
+            follow,
         )
         self.first_keyframe = plan.keyframes[0].frame if plan.keyframes else analysis.frame_count
         self._weights = self._rack_weights()
@@ -309,10 +321,13 @@ def _resolve(
     sets: list[tuple[int, set[int]]] = []
     current: set[int] = set()
 
-    def index_of(key: object, make: Callable[[], Subject]) -> int:
+    made_on: list[int] = []  # the keyframe frame each subject was first clicked on
+
+    def index_of(key: object, make: Callable[[], Subject], frame: int) -> int:
         if key not in keys:
             keys.append(key)
             subjects.append(make())
+            made_on.append(frame)
         return keys.index(key)
 
     for keyframe in plan.keyframes:
@@ -320,6 +335,26 @@ def _resolve(
             raise SelectionError(
                 f"keyframe at frame {keyframe.frame} is past the video's last frame {analysis.frame_count - 1}"
             )
+        if keyframe.action == "refine":
+            if regions is None or follow is None:
+                raise SelectionError("corrections need the video's frames to follow them; open the video")
+            column = _corrected_column(analysis, keyframe, subjects, current)
+            subjects[column] = correct(
+                analysis,
+                subjects[column],
+                made_on[column],
+                keyframe.frame,
+                keyframe.points,
+                keyframe.exclude,
+                lambda tid, whole, f=keyframe.frame: follow(
+                    f,
+                    _with_parts(analysis, f, tid, successors, settings, set())
+                    if whole
+                    else (follow_subject(analysis, tid, successors, settings),),
+                ),
+                lambda points, exclude, f=keyframe.frame: regions(f, points, exclude),
+            )
+            continue
         instances = _without_excluded(analysis, keyframe)
         # what the exclude points ruled out is never made a part either
         excluded = set(analysis.instances(keyframe.frame).track_ids.tolist()) - set(
@@ -346,23 +381,14 @@ def _resolve(
                 loose.append((x, y))
                 continue
             track_id = int(instances.track_ids[row])
-            track = follow_subject(analysis, track_id, successors, settings)
-            parts = (
-                track,
-                *find_parts(
-                    analysis,
-                    keyframe.frame,
-                    track,
-                    lambda tid: follow_subject(analysis, tid, successors, settings),
-                    excluded=excluded,
-                ),
-            )
+            parts = _with_parts(analysis, keyframe.frame, track_id, successors, settings, excluded)
             ids = tuple(part.track_ids for part in parts)
             if follow is None:
                 chosen.add(
                     index_of(
                         ("track", ids),
                         lambda parts=parts: parts[0] if len(parts) == 1 else PartsSubject(parts),
+                        keyframe.frame,
                     )
                 )
             else:
@@ -372,6 +398,7 @@ def _resolve(
                         lambda f=keyframe.frame, parts=parts: FollowedSubject(
                             tuple(t for p in parts for t in p.track_ids), follow(f, parts)
                         ),
+                        keyframe.frame,
                     )
                 )
         if loose and regions is not None:
@@ -381,6 +408,7 @@ def _resolve(
                 index_of(
                     key,
                     lambda f=keyframe.frame, p=points, e=exclude: RegionSubject(f, p, e, regions(f, p, e)),
+                    keyframe.frame,
                 )
             )
         current = {"focus": chosen, "add": current | chosen, "clear": set()}[keyframe.action]
@@ -390,6 +418,47 @@ def _resolve(
         active[frame:] = False
         active[frame:, sorted(members)] = True
     return subjects, active
+
+
+def _corrected_column(
+    analysis: Analysis, keyframe: Keyframe, subjects: list[Subject], current: set[int]
+) -> int:
+    """The subject in focus at a "refine" keyframe that its clicks correct: the one whose mask there
+    lies nearest the first click (the only one, when one subject is in focus)."""
+    if not current:
+        raise SelectionError(
+            f"nothing is in focus on frame {keyframe.frame} to correct; click a subject first (--focus)"
+        )
+    x, y = (keyframe.points or keyframe.exclude)[0]
+    _check_inside(x, y, analysis.frame_size)
+    width, height = analysis.frame_size
+    grid_h, grid_w = analysis.grid
+    cell = np.array([min(int(y * grid_h / height), grid_h - 1), min(int(x * grid_w / width), grid_w - 1)])
+
+    def distance(column: int) -> float:
+        mask = subjects[column].mask(analysis, keyframe.frame)
+        if mask is None or not (mask > 0.5).any():
+            return float("inf")
+        return float(np.min(np.sum((np.argwhere(mask > 0.5) - cell) ** 2, axis=1)))
+
+    return min(sorted(current), key=distance)
+
+
+def _with_parts(
+    analysis: Analysis,
+    frame: int,
+    track_id: int,
+    successors: dict[int, int],
+    settings: LinkSettings,
+    excluded: set[int],
+) -> tuple[SubjectTrack, ...]:
+    """The clicked object's tracklet chain and those of what it rides or carries (`focus.parts`)."""
+    track = follow_subject(analysis, track_id, successors, settings)
+
+    def chain(tid: int) -> SubjectTrack:
+        return follow_subject(analysis, tid, successors, settings)
+
+    return (track, *find_parts(analysis, frame, track, chain, excluded=excluded))
 
 
 def _part_of_a_region(instances: Instances, row: int, region: np.ndarray) -> bool:

@@ -39,7 +39,8 @@ class LiveSettings:
     imgsz: int = 320  # model input size; 256 trades some mask quality for ~20% less inference
     blur: float = DEFAULT_BLUR  # lens strength, 0..1
     refine: bool = True  # guided-filter edge refinement and temporal stabilisation of the matte
-    fade_seconds: float = DEFAULT_TRANSITION_S  # how long the blur takes to ease in on a lock and out while it is gone
+    # how long the blur takes to ease in on a lock and out while the subject is gone
+    fade_seconds: float = DEFAULT_TRANSITION_S
 
     def __post_init__(self) -> None:
         AnalysisSettings(imgsz=self.imgsz)  # validates imgsz with the same message as analyses

@@ -429,7 +429,8 @@ function renderPlan() {
     const thumb = image.cloneNode();
     const what = document.createElement("div");
     what.className = "what";
-    what.innerHTML = `<div>${keyframe.action === "add" ? "Add subject" : keyframe.action === "clear" ? "No focus" : "Focus"}</div>`;
+    const names = { add: "Add subject", clear: "No focus", refine: "Correction", focus: "Focus" };
+    what.innerHTML = `<div>${names[keyframe.action] || "Focus"}</div>`;
     const when = document.createElement("div");
     when.className = "when";
     when.textContent = `from frame ${keyframe.frame + 1} · ${(keyframe.frame / state.info.fps).toFixed(2)}s`;

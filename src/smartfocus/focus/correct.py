@@ -1,0 +1,168 @@
+"""Corrections: further clicks on any frame that fix the subject in focus there.
+
+A "refine" keyframe (`focus.plan.Keyframe`) carries include and exclude points on a frame where a
+subject is already in focus. Each click becomes a *layer* followed through the clip on its own and
+laid over the subject from the subject's previous prompt (its keyframe, or the correction before)
+to the end, so a correction reaches back until the previous correction and on until the next
+one builds on it:
+
+- an include point on a detected object adds that object (with what it rides or carries), followed
+  like a clicked subject; include points on nothing detected add the region segmented under them;
+- an exclude point on a detected object that is not the subject itself (it covers less than
+  `SUBJECT_ITSELF` of the subject's mask there) cuts that object alone away, followed likewise
+  (without what it carries: the rider stays when the bike is cut); otherwise (a part of the
+  subject, or something no detector knows) it cuts the region segmented under the point *against*
+  the subject's core: the click segmenter gets the exclude point as its include click and the
+  subject's deepest point as its exclude click, so it returns what is under the click and is not
+  the subject.
+
+Following each addition as a subject of its own and taking the union measured better on DAVIS dev
+(20 sequences, one simulated correction each) than following the enlarged mask as one subject,
+which loses the smaller pieces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from smartfocus.errors import SelectionError
+from smartfocus.focus.selection import select_instance
+from smartfocus.vision.analysis import Analysis
+from smartfocus.vision.region import Point, RegionTrack
+
+if TYPE_CHECKING:
+    from smartfocus.focus.timeline import Subject
+
+# an excluded detection covering this share of the subject's mask is the subject itself (a rider's
+# bike covers well under it, a person's own detection nearly all of it)
+SUBJECT_ITSELF = 0.8
+MAX_ADDED_REGION = 1.0  # a region an include click adds may be at most this share of the subject
+
+# (track id of a detected object on the correction frame, with what it rides or carries?) -> it
+# followed through the clip
+FollowDetected = Callable[[int, bool], RegionTrack]
+# (include points, exclude points) on the correction frame -> that region followed through the clip
+FollowRegion = Callable[[tuple[Point, ...], tuple[Point, ...]], RegionTrack]
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One correction click's effect: `track` added to or cut from the subject from `start` on."""
+
+    start: int
+    track: RegionTrack
+    add: bool
+
+
+@dataclass(frozen=True)
+class CorrectedSubject:
+    """A subject with its corrections laid over it (see the module docstring)."""
+
+    base: Subject
+    prompts: tuple[int, ...]  # the frame the subject was clicked on, then each correction's frame
+    layers: tuple[Layer, ...]
+
+    def visible(self) -> np.ndarray:
+        return self.status() > 0
+
+    def mask(self, analysis: Analysis, frame: int) -> np.ndarray | None:
+        mask = self.base.mask(analysis, frame)
+        for layer in self.layers:
+            piece = layer.track.mask(frame) if frame >= layer.start else None
+            if piece is None:
+                continue
+            if layer.add:
+                mask = piece.astype(np.float32) if mask is None else np.maximum(mask, piece)
+            elif mask is not None:
+                mask = mask * ~piece
+        return None if mask is None or not mask.any() else mask
+
+    def status(self) -> np.ndarray:
+        """The base's, raised where an added piece is seen (cuts do not change it)."""
+        status = self.base.status().copy()
+        for layer in self.layers:
+            if layer.add:
+                seen = layer.track.confidence[layer.start :]
+                status[layer.start :] = np.maximum(status[layer.start :], seen)
+        return status
+
+
+def correct(
+    analysis: Analysis,
+    subject: Subject,
+    clicked_on: int,
+    frame: int,
+    points: tuple[Point, ...],
+    exclude: tuple[Point, ...],
+    follow_detected: FollowDetected,
+    follow_region: FollowRegion,
+) -> CorrectedSubject:
+    """`subject` (clicked on frame `clicked_on`) with the correction clicks on `frame` laid over it.
+
+    Raises:
+        SelectionError: the correction would leave nothing of the subject on `frame`.
+    """
+    if isinstance(subject, CorrectedSubject):
+        base, prompts, layers = subject.base, subject.prompts, list(subject.layers)
+    else:
+        base, prompts, layers = subject, (clicked_on,), []
+    earlier = [p for p in prompts if p <= frame]
+    start = max(earlier) if earlier else frame
+    current = subject.mask(analysis, frame)
+    current = np.zeros(analysis.grid, bool) if current is None else current > 0.5
+    instances = analysis.instances(frame)
+    loose: list[Point] = []
+    for x, y in points:
+        row = _detection_under(analysis, frame, x, y)
+        if row is None:
+            loose.append((x, y))
+        else:
+            layers.append(Layer(start, follow_detected(int(instances.track_ids[row]), True), add=True))
+    if loose:
+        region = follow_region(tuple(loose), exclude)
+        piece = region.mask(frame)
+        if current.any() and piece is not None and piece.sum() > MAX_ADDED_REGION * current.sum():
+            # GrabCut found a background-sized region, not a missing piece: refuse rather than
+            # throw the subject's focus over the scene (measured: the cause of every correction
+            # on DAVIS dev that lost more than 0.1 J)
+            x, y = loose[0]
+            raise SelectionError(
+                f"the region under ({x:g}, {y:g}) on frame {frame} is larger than the subject itself; "
+                "click on the missing part nearer its edge, or add it as a subject of its own"
+            )
+        layers.append(Layer(start, region, add=True))
+    for x, y in exclude:
+        row = _detection_under(analysis, frame, x, y)
+        held = 0 if row is None else int((instances.masks[row] & current).sum())
+        if row is not None and held < SUBJECT_ITSELF * max(int(current.sum()), 1):
+            layers.append(Layer(start, follow_detected(int(instances.track_ids[row]), False), add=False))
+        elif current.any():
+            core = _deepest_point(current, analysis.frame_size)
+            layers.append(Layer(start, follow_region(((x, y),), (core,)), add=False))
+    corrected = CorrectedSubject(base, (*prompts, frame), tuple(layers))
+    if corrected.mask(analysis, frame) is None:
+        raise SelectionError(
+            f"the correction on frame {frame} leaves nothing of the subject; click on the subject itself"
+        )
+    return corrected
+
+
+def _detection_under(analysis: Analysis, frame: int, x: float, y: float) -> int | None:
+    """The row of the detected object right under (x, y) on `frame` (no tolerance), else None."""
+    try:
+        return select_instance(analysis.instances(frame), x, y, analysis.frame_size, {}, tolerance_px=0)
+    except SelectionError:
+        return None
+
+
+def _deepest_point(mask: np.ndarray, frame_size: tuple[int, int]) -> Point:
+    """The grid mask's point farthest from its edge, in source pixels: its core."""
+    distance = cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    gy, gx = np.unravel_index(int(np.argmax(distance)), distance.shape)
+    width, height = frame_size
+    return float((gx + 0.5) * width / mask.shape[1]), float((gy + 0.5) * height / mask.shape[0])
