@@ -86,8 +86,16 @@ class RegionPropagator:
             with contextlib.closing(read_ahead(_flows(grey, steps, direction), FLOWS_AHEAD)) as flows:
                 for frame, (backward, forward) in zip(steps, flows, strict=False):
                     previous_mask = current
-                    current, score = self._step(frames[frame], backward, forward, current)
-                    score = min(score, self._plausibility(frames[frame], current, previous_mask, reference))
+                    refined, warped, score = self._step(frames[frame], backward, forward, current)
+                    current = refined
+                    plausible = self._plausibility(frames[frame], refined, previous_mask, reference)
+                    if score > 0 and not plausible:
+                        # The edge re-fit leaked or broke on this frame (a shadow, a hand nearby),
+                        # but the flow still agrees: carry the region on the flow alone, rather
+                        # than lose a subject that did not move (the blocks clip, frame 40).
+                        current = warped
+                        plausible = self._plausibility(frames[frame], warped, previous_mask, reference)
+                    score = min(score, plausible)
                     done += 1
                     if progress:
                         progress(done, count - 1)
@@ -101,24 +109,22 @@ class RegionPropagator:
 
     def _step(
         self, image: np.ndarray, backward: np.ndarray, forward: np.ndarray, before: np.ndarray
-    ) -> tuple[np.ndarray, float]:
+    ) -> tuple[np.ndarray, np.ndarray, float]:
         """The region on `image` given its mask `before` on the previous frame and the flows between
-        them (`backward`: now -> before, per pixel of now), and the share of it whose flow is
-        consistent."""
+        them (`backward`: now -> before, per pixel of now): re-fitted to the edges, moved by the
+        flow alone, and the share of it whose flow is consistent."""
         s = self.settings
         height, width = before.shape
         xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
         map_x, map_y = xs + backward[..., 0], ys + backward[..., 1]
         warped = cv2.remap(before.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR) > 0.5
         if warped.sum() < s.min_pixels:
-            return warped, 0.0
+            return warped, warped, 0.0
         there = cv2.remap(forward, map_x, map_y, cv2.INTER_LINEAR)
         disagreement = np.linalg.norm(backward + there, axis=2)
         consistent = float((disagreement[warped] < s.fb_tolerance).mean())
         refined = self._refit(image, warped)
-        if consistent < s.min_consistency:
-            return refined, 0.0
-        return refined, consistent
+        return refined, warped, consistent if consistent >= s.min_consistency else 0.0
 
     def _refit(self, image: np.ndarray, warped: np.ndarray) -> np.ndarray:
         """GrabCut in a band around the warped edge, cropped to the region's surroundings."""
@@ -163,6 +169,7 @@ class RegionSettings:
 
     segmenter: str = "grabcut"
     propagation: PropagationSettings = PropagationSettings()
+    version: int = 2  # of the propagation itself: bump when its results change (2: flow-only steps)
 
 
 def track_region(
