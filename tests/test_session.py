@@ -7,6 +7,7 @@ import pytest
 
 from smartfocus import FocusPlan, SharedModel, open_video
 from smartfocus.errors import SelectionError
+from smartfocus.focus.selection import mask_core
 from smartfocus.vision.analysis import Analysis
 
 SWING_CLICK = (481.0, 283.0)  # the girl on the swing, frame 0 of DAVIS `swing` (854x480, 60 frames)
@@ -79,3 +80,29 @@ def test_one_model_serves_every_session_and_loads_only_when_needed(
     with open_video(swing, model=cold, stride=3, cache_dir=tmp_path) as session:
         session.analyse()  # from the cache: the model is not loaded
     assert loads == [1] and not cold.loaded
+
+
+@pytest.mark.parametrize(
+    ("sequence", "frame", "case"),
+    [("motocross-bumps", 39, "parts"), ("swing", 20, "plain"), ("stroller", 10, "region")],
+)
+def test_the_hover_shows_what_a_click_selects(
+    davis_dir: Path, model_path: Path, sequence: str, frame: int, case: str
+) -> None:
+    """Each object's hover mask (the page's highlight) is the click frame's matte of a click on it:
+    a rider's hover includes the bike the click brings along, and an unsure detection that is only
+    a part of something (the stroller's frame, called a bicycle) hovers as the region a click picks."""
+    with open_video(davis_dir / sequence / "frames", model=model_path) as session:
+        analysis = session.analyse()
+        objects = session.objects(frame)
+        assert objects
+        instances = analysis.instances(frame)
+        grown = [o.mask.sum() > m.sum() for o, m in zip(objects, instances.masks, strict=True)]
+        kinds = {"parts": any(grown), "region": any(o.label == "region" for o in objects)}
+        assert kinds.get(case, not any(kinds.values())), kinds  # the case this clip is here for
+        for row, found in enumerate(objects):
+            x, y = mask_core(instances.masks[row], analysis.frame_size)  # where a user clicks it
+            picked = session.select(FocusPlan(), frame, x, y)
+            clicked = picked.matte > 0.5
+            assert (picked.label, picked.track_id) == (found.label, found.track_id)
+            assert (clicked & found.mask).sum() / (clicked | found.mask).sum() > 0.95, (found.label, x, y)

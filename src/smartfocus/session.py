@@ -41,10 +41,18 @@ from smartfocus.focus.follow import (
     settings_for,
     with_takeovers,
 )
-from smartfocus.focus.identity import SubjectTrack
+from smartfocus.focus.identity import SubjectTrack, link_tracklets
 from smartfocus.focus.plan import FocusPlan, Keyframe
-from smartfocus.focus.selection import select_instance
-from smartfocus.focus.timeline import DEFAULT_TRANSITION_S, FocusState, FocusTimeline, subject_identity
+from smartfocus.focus.selection import mask_core, select_instance
+from smartfocus.focus.timeline import (
+    DEFAULT_TRANSITION_S,
+    UNSURE_SCORE,
+    FocusState,
+    FocusTimeline,
+    hover_mask,
+    part_of_a_region,
+    subject_identity,
+)
 from smartfocus.media.reader import VideoInfo, VideoReader
 from smartfocus.media.reader import open_video as open_reader
 from smartfocus.paths import smartfocus_home
@@ -79,10 +87,10 @@ class Selection:
 class FrameObject:
     """A detected object on one frame, for hover highlights: what a click on it would pick."""
 
-    label: str
-    track_id: int
-    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in source pixels
-    mask: np.ndarray  # (gh, gw) bool on the analysis grid
+    label: str  # "region" where a click on this unsure detection focuses the region around it
+    track_id: int | None  # None for such a region
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in source pixels (the detection's)
+    mask: np.ndarray  # (gh, gw) bool on the analysis grid: what a click on it selects there
 
 
 def apply_click(plan: FocusPlan, frame: int, x: float, y: float, mode: SelectMode) -> FocusPlan:
@@ -146,6 +154,7 @@ class FocusSession:
         self._analysis: Analysis | None = None
         self._analysis_key: str | None = None  # the analysis cache's name: what follow caches build on
         self._fingerprint: str | None = None
+        self._successors: dict[int, int] | None = None  # re-linked tracklets, for hover masks
         self._timelines: OrderedDict[tuple[str, int, bool], FocusTimeline] = OrderedDict()
         self._lock = threading.RLock()  # the reader and the timeline cache
 
@@ -241,18 +250,25 @@ class FocusSession:
         return Selection(updated, frame, label, track_id, timeline.state(frame).subject_matte)
 
     def objects(self, frame: int) -> list[FrameObject]:
-        """The objects the analysis found on `frame`, for the page's hover."""
+        """The objects the analysis found on `frame`, for the page's hover: each with the mask a
+        click on it selects there (it and what it rides or carries, `timeline.hover_mask`)."""
         analysis = self.analyse()
+        if self._successors is None:
+            self._successors = link_tracklets(analysis)
         instances = analysis.instances(frame)
-        return [
-            FrameObject(
-                label=analysis.class_names.get(int(instances.class_ids[row]), "object"),
-                track_id=int(instances.track_ids[row]),
-                box=tuple(float(v) for v in instances.boxes[row]),  # type: ignore[arg-type]
-                mask=instances.masks[row],
-            )
-            for row in range(len(instances))
-        ]
+        found = []
+        for row in range(len(instances)):
+            label = analysis.class_names.get(int(instances.class_ids[row]), "object")
+            track_id: int | None = int(instances.track_ids[row])
+            mask = hover_mask(analysis, frame, row, self._successors)
+            if instances.scores[row] < UNSURE_SCORE:  # a click there may mean the region around it
+                core = mask_core(instances.masks[row], analysis.frame_size)
+                region = self._click_region(frame, (core,), ())
+                if part_of_a_region(instances, row, region):
+                    label, track_id, mask = "region", None, region
+            box = tuple(float(v) for v in instances.boxes[row])
+            found.append(FrameObject(label, track_id, box, mask))  # type: ignore[arg-type]
+        return found
 
     # ---------- a frame's look ----------
 

@@ -27,11 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 
 from smartfocus.errors import SelectionError
-from smartfocus.focus.selection import select_instance
+from smartfocus.focus.selection import mask_core, select_instance
 from smartfocus.vision.analysis import Analysis
 from smartfocus.vision.region import Point, RegionTrack
 
@@ -142,7 +141,7 @@ def correct(
         if row is not None and held < SUBJECT_ITSELF * max(int(current.sum()), 1):
             layers.append(Layer(start, follow_detected(int(instances.track_ids[row]), False), add=False))
         elif current.any():
-            core = _deepest_point(current, analysis.frame_size)
+            core = mask_core(current, analysis.frame_size)
             layers.append(Layer(start, follow_region(((x, y),), (core,)), add=False))
     corrected = CorrectedSubject(base, (*prompts, frame), tuple(layers))
     if corrected.mask(analysis, frame) is None:
@@ -158,11 +157,3 @@ def _detection_under(analysis: Analysis, frame: int, x: float, y: float) -> int 
         return select_instance(analysis.instances(frame), x, y, analysis.frame_size, {}, tolerance_px=0)
     except SelectionError:
         return None
-
-
-def _deepest_point(mask: np.ndarray, frame_size: tuple[int, int]) -> Point:
-    """The grid mask's point farthest from its edge, in source pixels: its core."""
-    distance = cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 3)[1:-1, 1:-1]
-    gy, gx = np.unravel_index(int(np.argmax(distance)), distance.shape)
-    width, height = frame_size
-    return float((gx + 0.5) * width / mask.shape[1]), float((gy + 0.5) * height / mask.shape[0])

@@ -70,3 +70,11 @@ def _distance_to_mask(mask: np.ndarray, gx: int, gy: int) -> float:
         return float("inf")
     outside = (~mask).astype(np.uint8)
     return float(cv2.distanceTransform(outside, cv2.DIST_L2, 3)[gy, gx])
+
+
+def mask_core(mask: np.ndarray, frame_size: tuple[int, int]) -> tuple[float, float]:
+    """The grid mask's point farthest from its edge, in source pixels: where a user clicks it."""
+    distance = cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    gy, gx = np.unravel_index(int(np.argmax(distance)), distance.shape)
+    width, height = frame_size
+    return float((gx + 0.5) * width / mask.shape[1]), float((gy + 0.5) * height / mask.shape[0])

@@ -375,7 +375,7 @@ def _resolve(
                 loose.append((x, y))
                 continue
             unsure = click_region is not None and instances.scores[row] < UNSURE_SCORE
-            if unsure and _part_of_a_region(
+            if unsure and part_of_a_region(
                 instances, row, click_region(keyframe.frame, ((x, y),), keyframe.exclude)
             ):
                 loose.append((x, y))
@@ -444,6 +444,18 @@ def _corrected_column(
     return min(sorted(current), key=distance)
 
 
+def hover_mask(
+    analysis: Analysis, frame: int, row: int, successors: dict[int, int], settings: LinkSettings | None = None
+) -> np.ndarray:
+    """What a click on the `row`-th object of `frame` puts in focus on that frame: the object and
+    what it rides or carries, exactly the click frame's mask of the subject the click makes (the
+    union of its parts' detections there). The page's hover shows this, so it agrees with the click."""
+    track_id = int(analysis.instances(frame).track_ids[row])
+    parts = _with_parts(analysis, frame, track_id, successors, settings or LinkSettings(), set())
+    rows = [int(part.rows[frame]) for part in parts if part.rows[frame] >= 0]
+    return np.logical_or.reduce([analysis.mask(r) for r in rows])
+
+
 def _with_parts(
     analysis: Analysis,
     frame: int,
@@ -461,8 +473,9 @@ def _with_parts(
     return (track, *find_parts(analysis, frame, track, chain, excluded=excluded))
 
 
-def _part_of_a_region(instances: Instances, row: int, region: np.ndarray) -> bool:
-    """Whether the unsure detection at `row` is only a part of `region` (see UNSURE_SCORE)."""
+def part_of_a_region(instances: Instances, row: int, region: np.ndarray) -> bool:
+    """Whether the unsure detection at `row` is only a part of `region` (see UNSURE_SCORE): a click
+    on it focuses on the region instead."""
     detected = instances.masks[row]
     shared = float((detected & region).sum())
     return shared < PART_OF_REGION * region.sum() and shared >= INSIDE_REGION * detected.sum()

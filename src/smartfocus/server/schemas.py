@@ -92,10 +92,13 @@ class Subject(BaseModel):
 class FrameSubject(BaseModel):
     """A selectable object on one frame, for hover highlights."""
 
-    label: str
-    track_id: int
+    label: str = Field(description='the class, or "region" where a click focuses the region around it')
+    track_id: int | None
     box: tuple[float, float, float, float] = Field(description="x0, y0, x1, y1 in source pixels")
-    mask: str = Field(description="RGBA PNG data URL on the analysis grid, alpha 255 = the object")
+    mask: str = Field(
+        description="RGBA PNG data URL on the analysis grid, alpha 255 = what a click on it selects "
+        "(the object and what it rides or carries)"
+    )
 
 
 class SelectResponse(BaseModel):

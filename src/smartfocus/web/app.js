@@ -362,7 +362,7 @@ el.view.addEventListener("mousemove", (event) => {
     const subject = frame === state.frame ? subjectAt(subjects, point) : null;
     const previous = state.hover;
     state.hover = subject ? { image: subject.image, frame, label: subject.label, track: subject.track_id } : null;
-    el.view.title = subject ? `${subject.label} #${subject.track_id}` : "";
+    el.view.title = subject ? `${subject.label}${subject.track_id !== null ? ` #${subject.track_id}` : ""}` : "";
     if (previous?.image !== state.hover?.image) drawHighlight();
   });
 });
