@@ -4,7 +4,9 @@ Each sequence is rendered through the real CLI (a subprocess, exactly as a user 
 click at the deepest point of the frame-0 ground truth; the exported mattes are scored against the
 ground truth. With `--clicks N` a simulated user then clicks the biggest missed region of the worst
 frame and re-renders, up to N clicks, which measures how quickly corrections pay off (a click that
-makes the result worse is taken back, as a user watching the preview would). With
+makes the result worse is taken back, as a user watching the preview would). Later clicks are
+corrections (`--refine`); one the CLI refuses with "add it as a subject of its own" is sent again as
+`--add`, as its message says. With
 `--any-object` every click goes to the region path (GrabCut at the click, followed by optical flow),
 as if the detector had found nothing: what a click on an object of no known class gets.
 
@@ -21,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -102,13 +105,15 @@ def load_mattes(folder: Path, gts: list[np.ndarray]) -> tuple[list[np.ndarray], 
     return preds, problems[0] + more
 
 
-def click_args(clicks: list[Click], later: str = "--refine") -> list[str]:
+def click_args(clicks: list[Click], later: str = "--refine", added: Collection[Click] = ()) -> list[str]:
     """Frame-0 clicks all go in as `--focus` (kept in focus together); later ones as `later`:
     `--refine` (a correction of the subject, reaching both ways) or `--add` (another subject from
-    that frame on)."""
+    that frame on); those in `added` as `--add` either way."""
     args = []
-    for frame, x, y in clicks:
-        args += ["--focus" if frame == 0 else later, f"{frame}:{x},{y}"]
+    for click in clicks:
+        frame, x, y = click
+        flag = "--focus" if frame == 0 else "--add" if click in added else later
+        args += [flag, f"{frame}:{x},{y}"]
     return args
 
 
@@ -116,6 +121,9 @@ def last_line(text: str) -> str:
     """The CLI's one-line error, i.e. the last non-empty stderr line (progress bars come before it)."""
     lines = [ln.strip() for ln in text.replace("\r", "\n").splitlines() if ln.strip()]
     return lines[-1] if lines else ""
+
+
+ADD_INSTEAD = "add it as a subject of its own"  # what a refused correction's error suggests
 
 
 class Bench:
@@ -128,14 +136,16 @@ class Bench:
         self.env = dict(os.environ)
         self.env.setdefault("SMARTFOCUS_HOME", str(home))
 
-    def render(self, seq_dir: Path, clicks: list[Click], refine: bool, out: Path) -> tuple[int, str, float]:
+    def render(
+        self, seq_dir: Path, clicks: list[Click], refine: bool, out: Path, added: Collection[Click] = ()
+    ) -> tuple[int, str, float]:
         """One `smartfocus render` of the sequence; returns exit code, error line and wall seconds."""
         if out.exists():
             shutil.rmtree(out)
         out.mkdir(parents=True)
         cmd = [*self.cli, "render", str(seq_dir / "frames"), "-o", str(out / "render.mp4")]
         cmd += [
-            *click_args(clicks, f"--{self.args.correct}"),
+            *click_args(clicks, f"--{self.args.correct}", added),
             "--matte",
             str(out / "matte"),
             "--model",
@@ -170,10 +180,14 @@ class Bench:
             return res
         x, y = deepest_point(gts[0])
         clicks: list[Click] = [(0, x, y)]
+        added: set[Click] = set()  # corrections the CLI refused, tried again as added subjects
         out = self.work / f"{seq_dir.name}-{res.variant}"
         while True:
-            rc, err, seconds = self.render(seq_dir, clicks, refine, out)
+            rc, err, seconds = self.render(seq_dir, clicks, refine, out, added)
             res.seconds += seconds
+            if rc == 2 and res.runs and ADD_INSTEAD in err and clicks[-1] not in added:
+                added.add(clicks[-1])  # do as the error says: add it as a subject of its own
+                continue
             if rc == 2 and res.runs:
                 # a corrective click that selects nothing is refused; a user keeps the previous result
                 res.runs.append(Run(list(clicks), seconds, rc, err, res.runs[-1].j, res.runs[-1].f))
