@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -206,6 +207,37 @@ def test_plan_edits_keyframes_and_reset(client: httpx.Client, analysed: dict) ->
     )
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_request"
     assert client.post("/reset", json={"video_id": video_id}).json()["keyframes"] == []
+
+
+def test_concurrent_clicks_are_all_kept_and_stale_edits_are_refused(
+    client: httpx.Client, analysed: dict
+) -> None:
+    video_id = analysed["video_id"]
+    client.post("/reset", json={"video_id": video_id})
+    clicks = [(frame, "focus" if frame == 0 else "add") for frame in (0, 2, 4, 6)]  # she is still there
+
+    def click(frame: int, mode: str) -> int:
+        body = {"video_id": video_id, "frame": frame, "x": WOMAN[0], "y": WOMAN[1], "mode": mode}
+        return client.post("/select", json=body, timeout=120).status_code
+
+    with ThreadPoolExecutor(len(clicks)) as pool:  # all in flight at once, as quick clicks are
+        codes = list(pool.map(lambda c: click(*c), clicks))
+    plan = client.get("/plan", params={"video_id": video_id}).json()
+    assert codes == [200] * len(clicks)
+    assert sorted(k["frame"] for k in plan["keyframes"]) == [0, 2, 4, 6]  # none lost
+
+    # the blur alone (what the page's slider sends) keeps the keyframes as the server has them
+    blurred = client.put("/plan", json={"video_id": video_id, "blur": 0.3}).json()
+    assert blurred["blur"] == 0.3 and blurred["keyframes"] == plan["keyframes"]
+    # an edit made on an older version is refused, and changes nothing
+    stale = client.put(
+        "/plan", json={"video_id": video_id, "keyframes": [], "blur": 0.5, "version": plan["version"]}
+    )
+    assert stale.status_code == 409 and stale.json()["error"]["code"] == "plan_conflict"
+    current = client.get("/plan", params={"video_id": video_id}).json()
+    assert current["keyframes"] == plan["keyframes"] and current["blur"] == 0.3
+    fresh = client.put("/plan", json={"video_id": video_id, "keyframes": [], "version": current["version"]})
+    assert fresh.status_code == 200 and fresh.json()["keyframes"] == [] and fresh.json()["blur"] == 0.3
 
 
 def test_cancel_leaves_no_output(live_server: Any, client: httpx.Client, analysed: dict) -> None:

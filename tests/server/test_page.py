@@ -105,8 +105,8 @@ def test_upload_focus_keyframe_render_download(
     plan = page.request.get(f"{live_server.url}/plan?video_id={video_id}").json()
     assert [(k["frame"], k["action"]) for k in plan["keyframes"]] == [(0, "focus"), (30, "add")]
 
-    # an exclude point (the API's exclude click) survives the page's own edits of the plan: the page
-    # sends the plan back when the blur changes, and the render job gets it whole
+    # an exclude point (the API's exclude click) survives the page's own edits (a blur change keeps
+    # the server's keyframes), and the render job gets it whole
     answer = page.request.post(
         f"{live_server.url}/select",
         data={"video_id": video_id, "frame": 0, "x": EXCLUDED[0], "y": EXCLUDED[1], "mode": "exclude"},

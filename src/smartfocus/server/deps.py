@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -17,6 +18,19 @@ from smartfocus.vision.model import SharedModel
 SESSION_COOKIE = "smartfocus_session"
 
 
+class PlanEdits:
+    """One lock per video for read-modify-write edits of its plan: concurrent clicks each apply to
+    the plan the one before left, so none is lost (the slow part, resolving a click, runs inside)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def lock(self, video_id: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(video_id, threading.Lock())
+
+
 @dataclass(frozen=True)
 class Services:
     """What the routes share: one of each per app (and one detector per process, `model`)."""
@@ -26,6 +40,7 @@ class Services:
     model: SharedModel
     jobs: JobRunner
     previews: Previews
+    edits: PlanEdits = field(default_factory=PlanEdits)
 
 
 def services(request: Request) -> Services:

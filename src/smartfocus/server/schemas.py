@@ -56,11 +56,14 @@ class Plan(BaseModel):
 
 class PlanUpdate(BaseModel):
     video_id: str
-    keyframes: Keyframes
-    blur: float = Field(ge=0, le=1)
+    keyframes: Keyframes | None = Field(None, description="the new keyframes; absent: keep them")
+    blur: float | None = Field(None, ge=0, le=1, description="absent: keep it")
+    version: int | None = Field(
+        None, description="the plan version this edit was made on; another answers 409 plan_conflict"
+    )
 
     def focus_plan(self) -> FocusPlan:
-        return FocusPlan(tuple(self.keyframes))
+        return FocusPlan(tuple(self.keyframes or ()))
 
 
 class VideoRef(BaseModel):

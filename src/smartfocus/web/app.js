@@ -251,18 +251,32 @@ document.addEventListener("keydown", (event) => {
 
 // ---------- clicking subjects ----------
 
-el.view.addEventListener("click", async (event) => {
+// Plan edits (clicks, removals, reset, blur) run one after the other, each on the plan the one before
+// left: a quick second click waits for the first instead of racing it (the server serialises too).
+let edits = Promise.resolve();
+function edit(change) {
+  const run = edits.then(change, change);
+  edits = run.catch(() => {});
+  return run;
+}
+
+el.view.addEventListener("click", (event) => {
   if (!state.analysed) { toast("The video is still being analysed; clicks work once it is done."); return; }
   pause();
   const point = sourcePoint(event, el.view, state.info);
   const mode = event.shiftKey ? "add" : state.mode;
+  const frame = state.frame;
+  edit(() => select(frame, point, mode));
+});
+
+async function select(frame, point, mode) {
   // A click on something the detector does not know is segmented and followed through the clip
   // (seconds, once): say so when the answer is slow rather than look frozen.
   const slow = setTimeout(() => badge("Following what you clicked through the clip…", { sticky: true }), 400);
   try {
     const answer = await api("/select", {
       method: "POST",
-      body: { video_id: state.videoId, frame: state.frame, x: point.x, y: point.y, mode },
+      body: { video_id: state.videoId, frame, x: point.x, y: point.y, mode },
     });
     state.plan = answer.plan;
     await setHighlight(answer.subject.mask);
@@ -275,7 +289,7 @@ el.view.addEventListener("click", async (event) => {
   } finally {
     clearTimeout(slow);
   }
-});
+}
 
 async function setHighlight(maskUrl) {
   const image = new Image();
@@ -452,36 +466,39 @@ function renderPlan() {
   updateClock();
 }
 
-async function removeKeyframe(index) {
-  try {
-    state.plan = await api(`/plan/keyframes/${index}?video_id=${state.videoId}`, { method: "DELETE" });
-    state.highlight = null;
-    renderPlan();
-    await show(state.frame);
-  } catch (error) {
-    toast(error.message);
-  }
+function removeKeyframe(index) {
+  return edit(async () => {
+    try {
+      state.plan = await api(`/plan/keyframes/${index}?video_id=${state.videoId}`, { method: "DELETE" });
+      state.highlight = null;
+      renderPlan();
+      await show(state.frame);
+    } catch (error) {
+      toast(error.message);
+    }
+  });
 }
 
-el.reset.addEventListener("click", async () => {
+el.reset.addEventListener("click", () => edit(async () => {
   state.plan = await api("/reset", { method: "POST", body: { video_id: state.videoId } });
   state.highlight = null;
   renderPlan();
   await show(state.frame);
-});
+}));
 
 el.blur.addEventListener("input", () => (el.blurValue.textContent = `${el.blur.value}%`));
-el.blur.addEventListener("change", async () => {
+el.blur.addEventListener("change", () => edit(async () => {
   try {
+    // only the blur: the keyframes stay as the server has them (never this page's older copy)
     state.plan = await api("/plan", {
       method: "PUT",
-      body: { video_id: state.videoId, keyframes: state.plan.keyframes, blur: Number(el.blur.value) / 100 },
+      body: { video_id: state.videoId, blur: Number(el.blur.value) / 100 },
     });
     await show(state.frame);
   } catch (error) {
     toast(error.message);
   }
-});
+}));
 
 // ---------- render and download ----------
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 
 from smartfocus.server.deps import Services, ServicesDep, SessionDep, analysed, owned_video
-from smartfocus.server.errors import not_found
+from smartfocus.server.errors import ApiError, not_found
 from smartfocus.server.schemas import ErrorBody, Plan, PlanUpdate
 from smartfocus.server.store import VideoRecord
 
@@ -21,14 +21,26 @@ def get_plan(video_id: str, services: ServicesDep, session: SessionDep) -> Plan:
 
 @router.put("/plan", response_model=Plan)
 def put_plan(body: PlanUpdate, services: ServicesDep, session: SessionDep) -> Plan:
-    """Replace the plan and blur; a plan whose clicks pick nothing is refused and nothing changes."""
+    """Replace the keyframes and/or the blur. Without `keyframes` only the blur changes (what a
+    slider sends, so it never overwrites a click in flight); with `version`, the edit applies only
+    to that version of the plan and answers 409 `plan_conflict` when another edit came first. A plan
+    whose clicks pick nothing is refused and nothing changes."""
     video = owned_video(services.store, body.video_id, session)
-    plan = body.focus_plan()
-    if plan.keyframes and plan != video.plan:
-        analysed(services.store, video)
-        services.previews.session(video).timeline(plan)  # raises when a click picks nothing
-    services.store.set_plan(video.id, plan, body.blur)
-    return Plan.of(owned_video(services.store, video.id, session))
+    with services.edits.lock(video.id):
+        video = owned_video(services.store, video.id, session)
+        if body.version is not None and body.version != video.plan_version:
+            raise ApiError(
+                409,
+                "plan_conflict",
+                f"the plan changed (version {video.plan_version}, this edit was made on {body.version}); "
+                "reload it and edit again",
+            )
+        plan = video.plan if body.keyframes is None else body.focus_plan()
+        if plan.keyframes and plan != video.plan:
+            analysed(services.store, video)
+            services.previews.session(video).timeline(plan)  # raises when a click picks nothing
+        services.store.set_plan(video.id, plan, video.blur if body.blur is None else body.blur)
+        return Plan.of(owned_video(services.store, video.id, session))
 
 
 @router.delete("/plan/keyframes/{index}", response_model=Plan)
@@ -36,9 +48,10 @@ def delete_keyframe(
     index: Annotated[int, Path(ge=0)], video_id: str, services: ServicesDep, session: SessionDep
 ) -> Plan:
     """Remove keyframe number `index` (in the plan's frame order)."""
-    video = _with_keyframe(services, video_id, index, session)
-    services.store.set_plan(video.id, video.plan.without(index), video.blur)
-    return Plan.of(owned_video(services.store, video.id, session))
+    with services.edits.lock(video_id):
+        video = _with_keyframe(services, video_id, index, session)
+        services.store.set_plan(video.id, video.plan.without(index), video.blur)
+        return Plan.of(owned_video(services.store, video.id, session))
 
 
 @router.get(

@@ -142,9 +142,11 @@ def select(body: SelectRequest, services: ServicesDep, session: SessionDep) -> S
     """
     video = owned_video(services.store, body.video_id, session)
     analysed(services.store, video)
-    picked = services.previews.select(video, body.frame, body.x, body.y, body.mode)
-    services.store.set_plan(video.id, picked.plan, video.blur)
-    updated = owned_video(services.store, video.id, session)
+    with services.edits.lock(video.id):  # applies to the plan as the previous edit left it
+        video = owned_video(services.store, video.id, session)
+        picked = services.previews.select(video, body.frame, body.x, body.y, body.mode)
+        services.store.set_plan(video.id, picked.plan, video.blur)
+        updated = owned_video(services.store, video.id, session)
     return SelectResponse(
         subject=Subject(
             label=picked.label, track_id=picked.track_id, frame=picked.frame, mask=mask_url(picked.matte)
@@ -157,5 +159,6 @@ def select(body: SelectRequest, services: ServicesDep, session: SessionDep) -> S
 def reset(body: VideoRef, services: ServicesDep, session: SessionDep) -> Plan:
     """Clear the focus plan (the blur setting stays)."""
     video = owned_video(services.store, body.video_id, session)
-    services.store.set_plan(video.id, FocusPlan(), video.blur)
-    return Plan.of(owned_video(services.store, video.id, session))
+    with services.edits.lock(video.id):
+        services.store.set_plan(video.id, FocusPlan(), owned_video(services.store, video.id, session).blur)
+        return Plan.of(owned_video(services.store, video.id, session))
