@@ -6,6 +6,7 @@ apps (or restart one on the same data folder) in one process.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -17,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from smartfocus import __version__
 from smartfocus.server.deps import SESSION_COOKIE, Services
-from smartfocus.server.errors import install_error_handlers
+from smartfocus.server.errors import error_response, install_error_handlers, storage_fault
 from smartfocus.server.jobs import JobRunner
 from smartfocus.server.previews import Previews
 from smartfocus.server.routers import jobs, plan, videos, web
@@ -67,8 +68,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return await call_next(request)
         token = request.cookies.get(SESSION_COOKIE)
         issued = not store.session_exists(token)
+        if issued and request.method in ("GET", "HEAD") and request.url.path != "/":
+            # API reads need no session of their own (nothing is theirs yet): no row written, so
+            # probes leave nothing behind and a full disk still answers them; the page gets its own
+            request.state.session = ""
+            return await call_next(request)
         if issued:
-            token = store.new_session()
+            try:
+                token = store.new_session()
+            except sqlite3.OperationalError as error:
+                fault = storage_fault(error)
+                assert fault is not None
+                return error_response(fault.status, fault.code, fault.message)
         request.state.session = token
         response = await call_next(request)
         if issued:

@@ -5,6 +5,9 @@ Clients branch on `code` (stable); `message` is one line for people, saying what
 
 from __future__ import annotations
 
+import errno
+import sqlite3
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -19,6 +22,25 @@ class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+
+
+# errno values that mean the server is out of space, not that the user's input is wrong
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+NO_SPACE_MESSAGE = "the server is out of disk space; free some space (or ask its admin to) and try again"
+
+
+def storage_fault(error: BaseException) -> ApiError | None:
+    """The error to answer when `error` is the server's storage failing (a full disk, a database
+    that cannot be written), else None: a 507 or 503 with its own code, never the user's fault."""
+    if isinstance(error, OSError) and error.errno in _NO_SPACE:
+        return ApiError(507, "insufficient_storage", NO_SPACE_MESSAGE)
+    if isinstance(error, sqlite3.OperationalError):
+        if "full" in str(error):
+            return ApiError(507, "insufficient_storage", NO_SPACE_MESSAGE)
+        return ApiError(503, "storage_unavailable", "the server's database cannot be written right now; try again")
+    if isinstance(error, OSError) and error.errno in (errno.EIO, errno.EROFS):
+        return ApiError(503, "storage_unavailable", "the server cannot write its files right now; try again")
+    return None
 
 
 def not_found(what: str) -> ApiError:
@@ -56,6 +78,14 @@ def install_error_handlers(app: FastAPI) -> None:
             for item in error.errors()
         )
         return error_response(422, "invalid_request", problems or "invalid request")
+
+    @app.exception_handler(OSError)
+    @app.exception_handler(sqlite3.OperationalError)
+    async def _storage(_: Request, error: Exception) -> JSONResponse:
+        fault = storage_fault(error)
+        if fault is None:
+            raise error  # a bug: the 500 it is
+        return error_response(fault.status, fault.code, fault.message)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:

@@ -17,6 +17,7 @@ import time
 
 from smartfocus.errors import SmartfocusError
 from smartfocus.progress import Steps
+from smartfocus.server.errors import storage_fault
 from smartfocus.server.previews import open_session
 from smartfocus.server.settings import Settings
 from smartfocus.server.store import JobRecord, Store
@@ -103,7 +104,12 @@ class JobRunner:
             )
         except SmartfocusError as error:
             self.store.update_job(job.id, state="failed", error=str(error))
-        except Exception as error:  # a bug: keep the worker alive, tell the client, log the traceback
+        except Exception as error:
+            if (fault := storage_fault(error)) is not None:  # the disk filled up, not a bug
+                with contextlib.suppress(Exception):  # the database may be what is full
+                    self.store.update_job(job.id, state="failed", error=fault.message)
+                return
+            # a bug: keep the worker alive, tell the client, log the traceback
             log.exception("job %s failed", job.id)
             self.store.update_job(
                 job.id, state="failed", error=f"internal error: {type(error).__name__}: {error}"

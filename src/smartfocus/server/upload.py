@@ -17,7 +17,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from smartfocus.errors import MediaError
 from smartfocus.media.reader import open_video
-from smartfocus.server.errors import ApiError
+from smartfocus.server.errors import ApiError, storage_fault
 
 FIELD = b"file"
 SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi"})
@@ -96,6 +96,8 @@ async def receive_file(content_type: str, body: AsyncIterator[bytes], folder: Pa
     except ApiError:
         raise
     except Exception as error:  # python-multipart raises its own errors for broken framing
+        if (fault := storage_fault(error)) is not None:  # the server's disk, not the upload
+            raise fault from error
         raise ApiError(400, "malformed_upload", f"the multipart body could not be read: {error}") from error
     finally:
         if state["out"] is not None:
