@@ -141,6 +141,22 @@ def test_output_in_missing_directory_is_refused(dog_clip: Path, tmp_path: Path) 
     assert not (tmp_path / "nope").exists()
 
 
+def test_outputs_that_are_not_plain_files_are_refused(dog_clip: Path, tmp_path: Path) -> None:
+    """A FIFO, a link or a folder at -o is refused (exit 2), not silently replaced by the rename."""
+    fifo, link, folder, target = tmp_path / "pipe", tmp_path / "link.mp4", tmp_path / "dir", tmp_path / "t"
+    os.mkfifo(fifo)
+    target.write_bytes(b"keep me")
+    link.symlink_to(target)
+    folder.mkdir()
+    for output, says in ((fifo, "not a regular file"), (link, "symbolic link"), (folder, "a folder")):
+        result = run_cli("render", dog_clip, "-o", output)
+        assert result.returncode == 2 and says in result.stderr, result.stderr
+        assert result.stderr.count("\n") == 1
+    assert fifo.is_fifo() and link.is_symlink() and target.read_bytes() == b"keep me" and folder.is_dir()
+    saved = run_cli("render", dog_clip, "-o", tmp_path / "o.mp4", "--save-plan", link)
+    assert saved.returncode == 2 and "--save-plan" in saved.stderr and not (tmp_path / "o.mp4").exists()
+
+
 def test_click_on_no_detected_object_focuses_the_region_under_it(
     davis_dir: Path, model_path: Path, tmp_path: Path
 ) -> None:

@@ -380,10 +380,8 @@ def _render(args: argparse.Namespace) -> int:
     if args.output.resolve() == args.input.resolve():
         raise MediaError(f"output {args.output} is the input; choose another -o so the source is kept")
     for path, what in ((args.output, "-o"), (args.save_plan, "--save-plan")):
-        if path is not None and not path.parent.is_dir():
-            raise MediaError(
-                f"output folder {path.parent} does not exist; create it or choose another {what}"
-            )
+        if path is not None:
+            _check_output(path, what)
     plan = _plan_of(args)
     with open_video(
         args.input,
@@ -417,6 +415,26 @@ def _render(args: argparse.Namespace) -> int:
         _show_steps("rendering", steps, args.quiet)
     print(args.output, file=sys.stderr if args.quiet else sys.stdout)
     return 0
+
+
+def _check_output(path: Path, flag: str) -> None:
+    """An output path must be a new or a regular file in an existing folder: outputs are written to
+    a temporary file and renamed over it, which would silently replace a link, a FIFO or a device."""
+    import stat
+
+    from smartfocus.errors import MediaError
+
+    if not path.parent.is_dir():
+        raise MediaError(f"output folder {path.parent} does not exist; create it or choose another {flag}")
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(mode):
+        raise MediaError(f"{flag} {path} is a symbolic link; give the path of the file itself")
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file (a device, FIFO or socket)"
+        raise MediaError(f"{flag} {path} is {kind}; choose a file path")
 
 
 def _plan_of(args: argparse.Namespace) -> FocusPlan:
