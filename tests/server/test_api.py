@@ -274,6 +274,28 @@ def test_bad_uploads_are_refused_and_leave_nothing(
     assert sorted(live_server.settings.videos_dir.iterdir()) == before
 
 
+def test_a_damaged_upload_fails_without_showing_server_paths(
+    live_server: Any, client: httpx.Client, short_clip: Path, tmp_path: Path
+) -> None:
+    """A clip with bytes zeroed in the middle passes the upload check (first and last frames
+    decode) and fails in its analysis; the messages name no file of the server's."""
+    data = bytearray(short_clip.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 40_000] = bytes(40_000)  # frame 9 on no longer decodes
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    answer = upload(client, damaged)
+    job = follow(live_server, client, answer["analysis"]["id"])[-1]
+    messages = [job.get("error") or ""]
+    for index in range(0, CLIP_FRAMES, 4):
+        frame = client.get("/frame", params={"video_id": answer["video_id"], "index": index})
+        if frame.status_code != 200:
+            messages.append(frame.json()["error"]["message"])
+    assert any("could not be decoded" in m for m in messages), messages  # it did fail, and says why
+    assert all(str(live_server.settings.data_dir) not in m and "source.mp4" not in m for m in messages)
+    assert all("the uploaded video" in m for m in messages if m)
+
+
 def test_two_sessions_do_not_see_each_other(
     live_server: Any, client: httpx.Client, analysed: dict, short_clip: Path
 ) -> None:

@@ -6,7 +6,9 @@ Clients branch on `code` (stable); `message` is one line for people, saying what
 from __future__ import annotations
 
 import errno
+import re
 import sqlite3
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -43,6 +45,14 @@ def storage_fault(error: BaseException) -> ApiError | None:
     return None
 
 
+def public_message(message: str, data_dir: Path) -> str:
+    """`message` without the server's own paths (an upload's place on disk tells a client nothing
+    and a prober too much): each path under `data_dir` becomes "the uploaded video"."""
+    for root in {str(data_dir).rstrip("/"), str(data_dir.resolve()).rstrip("/")}:
+        message = re.sub(rf"{re.escape(root)}/\S*?(?=[:;,)]?(\s|$))", "the uploaded video", message)
+    return message
+
+
 def not_found(what: str) -> ApiError:
     return ApiError(404, "not_found", f"{what} not found (it may belong to another session or be deleted)")
 
@@ -66,10 +76,11 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(error.status, error.code, error.message)
 
     @app.exception_handler(SmartfocusError)
-    async def _domain(_: Request, error: SmartfocusError) -> JSONResponse:
+    async def _domain(request: Request, error: SmartfocusError) -> JSONResponse:
         code = next((c for kind, c in _CODES.items() if isinstance(error, kind)), "invalid_request")
         status = 503 if isinstance(error, ModelError) else 422
-        return error_response(status, code, str(error))
+        data_dir = request.app.state.services.settings.data_dir
+        return error_response(status, code, public_message(str(error), data_dir))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, error: RequestValidationError) -> JSONResponse:

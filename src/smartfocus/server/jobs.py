@@ -17,7 +17,7 @@ import time
 
 from smartfocus.errors import SmartfocusError
 from smartfocus.progress import Steps
-from smartfocus.server.errors import storage_fault
+from smartfocus.server.errors import public_message, storage_fault
 from smartfocus.server.previews import open_session
 from smartfocus.server.settings import Settings
 from smartfocus.server.store import JobRecord, Store
@@ -103,7 +103,9 @@ class JobRunner:
                 job.id, state="queued", done=0, note="interrupted by a server shutdown; resumes at start"
             )
         except SmartfocusError as error:
-            self.store.update_job(job.id, state="failed", error=str(error))
+            self.store.update_job(
+                job.id, state="failed", error=public_message(str(error), self.settings.data_dir)
+            )
         except Exception as error:
             if (fault := storage_fault(error)) is not None:  # the disk filled up, not a bug
                 with contextlib.suppress(Exception):  # the database may be what is full
