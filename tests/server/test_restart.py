@@ -79,7 +79,12 @@ def test_kill_mid_render_then_restart_resumes_the_render(
         server.kill()  # like a crash: no shutdown handlers run
         server.wait(30)
 
+        # what a kill during an upload leaves: a folder no stored video owns
+        orphan = data_dir / "videos" / ("0" * 32)
+        (orphan / "upload").mkdir(parents=True)
+        (orphan / "upload" / "part").write_bytes(b"half a video")
         server = start_server(data_dir, unused_port, model_path, log)
+        assert not orphan.exists() and (data_dir / "videos" / video_id).is_dir()  # housekeeping at start
         with httpx.Client(base_url=url, timeout=60, cookies=cookies) as client:
             # the page's reload: the same session sees its video and plan
             again = client.get(f"/videos/{video_id}").json()

@@ -17,6 +17,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
 from smartfocus import __version__
+from smartfocus.server import upload
 from smartfocus.server.deps import SESSION_COOKIE, Services
 from smartfocus.server.errors import error_response, install_error_handlers, storage_fault
 from smartfocus.server.jobs import JobRunner
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        upload.remove_orphans(settings.videos_dir, store.video_ids())  # uploads cut off by a kill
         state.jobs.start()
         try:
             yield

@@ -137,6 +137,10 @@ class Store:
         rows = self._run("SELECT * FROM videos WHERE id = ? AND session = ?", (video_id, session))
         return _video(rows[0]) if rows else None
 
+    def video_ids(self) -> set[str]:
+        """Every stored video's id, whoever owns it (start-up housekeeping)."""
+        return {row["id"] for row in self._run("SELECT id FROM videos")}
+
     def video_source(self, video_id: str) -> Path:
         """The stored upload of a video, for the job worker (which acts for whichever session)."""
         return Path(self._run("SELECT source FROM videos WHERE id = ?", (video_id,))[0]["source"])

@@ -18,6 +18,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from smartfocus.errors import MediaError
 from smartfocus.media.reader import open_video
 from smartfocus.server.errors import ApiError, storage_fault
+from smartfocus.server.store import is_id
 
 FIELD = b"file"
 SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi"})
@@ -145,6 +146,15 @@ def probe(path: Path) -> dict[str, Any]:
 
 def remove(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def remove_orphans(videos_dir: Path, known: set[str]) -> list[str]:
+    """Remove the upload folders no stored video owns (a process killed mid-upload leaves one);
+    their ids. Only folders named like our ids are touched."""
+    orphans = [f for f in videos_dir.iterdir() if f.is_dir() and is_id(f.name) and f.name not in known]
+    for folder in orphans:
+        remove(folder)
+    return [folder.name for folder in orphans]
 
 
 def _strip(message: str, path: Path) -> str:
