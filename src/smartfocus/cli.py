@@ -310,6 +310,13 @@ def _add_serve(commands: argparse._SubParsersAction, model: argparse.ArgumentPar
         "--max-upload-mb", type=int, default=2048, metavar="MB", help="largest accepted upload (default 2048)"
     )
     serve.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="answer requests for Host NAME too (loopback names always; with --host 0.0.0.0 any)",
+    )
+    serve.add_argument(
         "--cors-origin",
         action="append",
         default=[],
@@ -324,8 +331,14 @@ def _serve(args: argparse.Namespace) -> int:
     from smartfocus.server import Settings, create_app
     from smartfocus.vision.model import resolve_weights
 
+    hosts = [*args.allowed_host, args.host]
+    if args.host in ("0.0.0.0", "::") and not args.allowed_host:
+        hosts = ["*"]  # every interface: it answers to whatever name reaches it
     settings = Settings(
-        max_upload_bytes=args.max_upload_mb << 20, cors_origins=tuple(args.cors_origin), device=args.device
+        max_upload_bytes=args.max_upload_mb << 20,
+        cors_origins=tuple(args.cors_origin),
+        allowed_hosts=tuple(hosts),
+        device=args.device,
     )
     overrides = {"data_dir": args.data_dir, "model": args.model}
     settings = replace(settings, **{key: value for key, value in overrides.items() if value is not None})

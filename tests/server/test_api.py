@@ -342,3 +342,47 @@ def _data(url: str) -> bytes:
     import base64
 
     return base64.b64decode(url.split(",", 1)[1])
+
+
+def test_hostile_requests_are_refused_before_any_work(
+    live_server: Any, client: httpx.Client, analysed: dict, short_clip: Path
+) -> None:
+    video_id = analysed["video_id"]
+    reset = {"video_id": video_id}
+    checks = [
+        # DNS rebinding: a page on a foreign name that resolves to this machine
+        (client.get("/plan", params=reset, headers={"Host": "evil.example:8000"}), 400, "invalid_host"),
+        # CSRF: another site's page posting to the local server
+        (client.post("/reset", json=reset, headers={"Origin": "https://evil.example"}), 403, "cross_origin"),
+        (client.post("/reset", json=reset, headers={"Sec-Fetch-Site": "cross-site"}), 403, "cross_origin"),
+        # a huge JSON body is refused from its length, unread
+        (client.post("/reset", content=b"{" + b" " * (2 << 20) + b"}",
+                     headers={"Content-Type": "application/json"}), 413, "body_too_large"),
+        # JSON nested deeper than the parser goes
+        (client.post("/reset", content=b"[" * 100_000 + b"]" * 100_000,
+                     headers={"Content-Type": "application/json"}), 422, "invalid_request"),
+    ]  # fmt: skip
+    for answer, status, code in checks:
+        assert (answer.status_code, answer.json()["error"]["code"]) == (status, code), answer.text
+    assert client.get("/plan", params=reset).json()["keyframes"] is not None  # untouched, still served
+    own = client.post("/reset", json=reset, headers={"Origin": live_server.url})
+    assert own.status_code == 200  # the page's own origin is fine
+
+
+def test_videos_over_the_frame_limit_are_refused(
+    tmp_path_factory: pytest.TempPathFactory, model_path: Path, short_clip: Path, serve_app
+) -> None:
+    from smartfocus.server import Settings, create_app
+
+    data = tmp_path_factory.mktemp("limited")
+    settings = Settings(data_dir=data, model=str(model_path), device="cpu", max_frames=30)
+    with serve_app(create_app(settings)) as url, httpx.Client(base_url=url, timeout=60) as other:
+        answer = upload_raw(other, short_clip)
+        assert answer.status_code == 413 and answer.json()["error"]["code"] == "video_too_large"
+        assert "45 frames; the limit is 30" in answer.json()["error"]["message"]
+        assert not any((data / "videos").iterdir())  # nothing kept
+
+
+def upload_raw(client: httpx.Client, clip: Path) -> httpx.Response:
+    with clip.open("rb") as file:
+        return client.post("/upload", files={"file": ("dog.mp4", file, "video/mp4")})

@@ -33,6 +33,39 @@ SESSION_MAX_AGE_S = 365 * 24 * 3600
 SESSIONLESS = ("/health", "/docs", "/redoc", "/openapi.json", "/static-offline-docs/", "/web/", "/live")
 
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def refuse(request: Request, settings: Settings) -> tuple[int, str, str] | None:
+    """(status, code, message) when `request` must be refused before it reaches a route, else None.
+
+    Browsers send `Origin` (and `Sec-Fetch-Site`) with cross-site requests; programs (curl, httpx)
+    send neither and are not what CSRF is about, so they pass.
+    """
+    host = request.headers.get("host", "")
+    name = host[1 : host.index("]")] if host.startswith("[") and "]" in host else host.rsplit(":", 1)[0]
+    if "*" not in settings.allowed_hosts and name not in LOOPBACK_HOSTS | set(settings.allowed_hosts):
+        return (
+            400,
+            "invalid_host",
+            f"this server does not answer to {name[:60]!r}; add it with --allowed-host",
+        )
+    if request.method not in SAFE_METHODS:
+        origin = request.headers.get("origin")
+        own = f"{request.url.scheme}://{host}"
+        foreign = origin is not None and origin != own and origin not in settings.cors_origins
+        if foreign or (origin is None and request.headers.get("sec-fetch-site") == "cross-site"):
+            return 403, "cross_origin", "requests that change state must come from this server's own page"
+        if request.url.path != "/upload":
+            if request.headers.get("transfer-encoding", "").lower() == "chunked":
+                return 411, "length_required", "send JSON bodies with a Content-Length"
+            length = request.headers.get("content-length", "0")
+            if not length.isdigit() or int(length) > settings.max_json_bytes:
+                return 413, "body_too_large", f"JSON bodies are limited to {settings.max_json_bytes} bytes"
+    return None
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A ready-to-serve app; the job worker starts and stops with the app's lifespan."""
     settings = settings or Settings()
@@ -89,6 +122,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 SESSION_COOKIE, token, max_age=SESSION_MAX_AGE_S, httponly=True, samesite="strict"
             )
         return response
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """Refuse, before any work: a foreign Host (DNS rebinding), a state-changing request from
+        another site's page (CSRF), and JSON bodies over the limit."""
+        refusal = refuse(request, settings)
+        if refusal is not None:
+            return error_response(*refusal)
+        return await call_next(request)
 
     if settings.cors_origins:
         app.add_middleware(

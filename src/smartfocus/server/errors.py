@@ -39,7 +39,9 @@ def storage_fault(error: BaseException) -> ApiError | None:
     if isinstance(error, sqlite3.OperationalError):
         if "full" in str(error):
             return ApiError(507, "insufficient_storage", NO_SPACE_MESSAGE)
-        return ApiError(503, "storage_unavailable", "the server's database cannot be written right now; try again")
+        return ApiError(
+            503, "storage_unavailable", "the server's database cannot be written right now; try again"
+        )
     if isinstance(error, OSError) and error.errno in (errno.EIO, errno.EROFS):
         return ApiError(503, "storage_unavailable", "the server cannot write its files right now; try again")
     return None
@@ -100,5 +102,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 400 and "parsing the body" in str(error.detail):
+            # FastAPI's answer to a body its JSON parser gave up on (e.g. nested too deep)
+            return error_response(422, "invalid_request", "the request body is not JSON this API reads")
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
         return error_response(error.status_code, code, str(error.detail))

@@ -20,14 +20,24 @@ class Settings:
     model: YOLOv8-seg weights (path or official name); None means `$SMARTFOCUS_MODEL`, else the default.
     device: inference device (None: CUDA when present, else CPU).
     max_upload_bytes: uploads larger than this are refused while they stream in.
+    max_frames, max_pixels, max_duration_s: an upload with more frames, more pixels per frame or a
+        longer duration is refused (413) before any work starts on it; one job analyses it all.
+    max_json_bytes: the largest JSON request body (uploads have their own limit).
     cors_origins: origins allowed to call the API from another page; empty means CORS stays off.
+    allowed_hosts: Host headers answered besides the loopback names and the bound address (a
+        DNS-rebinding page reaches a local server under a foreign name: refused).
     """
 
     data_dir: Path = field(default_factory=lambda: smartfocus_home() / "server")
     model: str | None = field(default_factory=lambda: os.environ.get("SMARTFOCUS_MODEL"))
     device: str | None = None
     max_upload_bytes: int = 2 * GIB
+    max_frames: int = 54_000  # 30 minutes at 30 frames/s
+    max_pixels: int = 3840 * 2160
+    max_duration_s: float = 3600.0
+    max_json_bytes: int = 1 << 20
     cors_origins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
     default_blur: float = DEFAULT_BLUR
 
     @property

@@ -18,6 +18,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from smartfocus.errors import MediaError
 from smartfocus.media.reader import open_video
 from smartfocus.server.errors import ApiError, storage_fault
+from smartfocus.server.settings import Settings
 from smartfocus.server.store import is_id
 
 FIELD = b"file"
@@ -113,6 +114,27 @@ async def receive_file(content_type: str, body: AsyncIterator[bytes], folder: Pa
     final = folder / f"source{suffix if suffix in SUFFIXES else '.mp4'}"
     target.rename(final)
     return Received(final, Path(found[0]).name or "video.mp4", state["size"])
+
+
+def check_limits(info: dict[str, Any], settings: Settings) -> None:
+    """Refuse (413, naming the limit) a video too long or too large to analyse here."""
+    limits = (
+        (
+            info["frame_count"] > settings.max_frames,
+            f"{info['frame_count']} frames; the limit is {settings.max_frames}",
+        ),
+        (
+            info["width"] * info["height"] > settings.max_pixels,
+            f"{info['width']}x{info['height']} pixels; the limit is {settings.max_pixels} per frame",
+        ),
+        (
+            info["duration"] > settings.max_duration_s,
+            f"{info['duration']:.0f} s long; the limit is {settings.max_duration_s:.0f} s",
+        ),
+    )
+    for exceeded, what in limits:
+        if exceeded:
+            raise ApiError(413, "video_too_large", f"the video has {what}; trim or scale it down")
 
 
 def probe(path: Path) -> dict[str, Any]:

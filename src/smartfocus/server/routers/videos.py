@@ -65,6 +65,7 @@ async def upload_video(request: Request, services: ServicesDep, session: Session
             services.settings.max_upload_bytes,
         )
         info = await run_in_threadpool(upload.probe, received.path)
+        upload.check_limits(info, services.settings)
     except BaseException:
         upload.remove(folder)
         raise
