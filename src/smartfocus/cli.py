@@ -369,7 +369,7 @@ def _progress_bar(description: str, quiet: bool) -> Iterator[Progress]:
             bar = tqdm(
                 desc=description,
                 unit="frame",
-                disable=quiet,
+                disable=True if quiet else None,  # None: bars only on a terminal, never in logs
                 file=sys.stderr,
                 leave=False,
                 dynamic_ncols=True,
