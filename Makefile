@@ -8,7 +8,7 @@ export SMARTFOCUS_MODEL ?= $(SHARED)/models/yolov8n-seg-int8dq.pt
 export SMARTFOCUS_SAM_DIR ?= $(SHARED)/models/mobilesam
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test test-quick lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m pytest -q
+
+# The daily loop: everything but the dozen longest real-footage runs (`slow`); `make test` runs all.
+test-quick: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: $(STAMP)
 	$(BIN)/python bench/io.py

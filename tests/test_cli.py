@@ -40,6 +40,7 @@ def test_version_and_help() -> None:
     assert "--focus F:X,Y" in help_text and "--matte DIR" in help_text
 
 
+@pytest.mark.slow
 def test_render_frame_folder_with_matte_export(davis_dir: Path, model_path: Path, tmp_path: Path) -> None:
     frames = davis_dir / "swing" / "frames"
     truth = cv2.imread(str(davis_dir / "swing" / "masks" / "00000.png"), cv2.IMREAD_GRAYSCALE) > 0
@@ -58,6 +59,7 @@ def test_render_frame_folder_with_matte_export(davis_dir: Path, model_path: Path
     assert not list(tmp_path.glob(".*")), "temporary files were left behind"
 
 
+@pytest.mark.slow
 def test_a_saved_plan_renders_again_without_the_clicks_or_the_model(
     davis_dir: Path, model_path: Path, tmp_path: Path
 ) -> None:
@@ -96,6 +98,7 @@ def test_a_saved_plan_renders_again_without_the_clicks_or_the_model(
     assert broken.stderr.count("\n") == 1 and not (tmp_path / "d.mp4").exists()
 
 
+@pytest.mark.slow
 def test_render_keeps_audio_and_frame_count(dog_clip: Path, model_path: Path, tmp_path: Path) -> None:
     out = tmp_path / "dog.mp4"
     result = run_cli("render", dog_clip, "-o", out, "--focus", "0:360,380", "--blur", "0.8", model=model_path)
@@ -157,6 +160,7 @@ def test_outputs_that_are_not_plain_files_are_refused(dog_clip: Path, tmp_path: 
     assert saved.returncode == 2 and "--save-plan" in saved.stderr and not (tmp_path / "o.mp4").exists()
 
 
+@pytest.mark.slow
 def test_click_on_no_detected_object_focuses_the_region_under_it(
     davis_dir: Path, model_path: Path, tmp_path: Path
 ) -> None:
@@ -224,6 +228,7 @@ def test_keyframe_past_the_end_and_matte_without_focus_are_refused(
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_a_subject_not_found_is_reported_with_its_frames(
     davis_dir: Path, model_path: Path, tmp_path: Path
 ) -> None:

@@ -82,6 +82,7 @@ def test_one_model_serves_every_session_and_loads_only_when_needed(
     assert loads == [1] and not cold.loaded
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("sequence", "frame", "case"),
     [("motocross-bumps", 39, "parts"), ("swing", 20, "plain"), ("stroller", 10, "region")],

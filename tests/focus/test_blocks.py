@@ -7,6 +7,7 @@ around frame 200 and sets it down beside the "T" (frame ~225), where it stays.
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from smartfocus import FocusPlan, open_video
 
@@ -14,6 +15,7 @@ W_BLOCK = (580.0, 500.0)  # frame 0: the W block, alone on the mat
 W_PLACED = (870.0, 342.0)  # frame 240 on: the W block, set down between the T and the O
 
 
+@pytest.mark.slow
 def test_a_clicked_block_is_followed_reported_while_in_hand_and_found_again_by_a_correction(
     blocks_clip: Path, model_path: Path
 ) -> None:

@@ -55,6 +55,7 @@ def corpus(clip: Path) -> list[tuple[str, bytes]]:
     return inputs
 
 
+@pytest.mark.slow
 def test_odd_uploads_get_json_errors_and_leave_nothing(
     tmp_path: Path, model_path: Path, short_clip: Path, serve_app
 ) -> None:

@@ -53,6 +53,7 @@ def canvas_pixels(page: Any) -> list[int]:
     )
 
 
+@pytest.mark.slow
 def test_upload_focus_keyframe_render_download(
     browser: Any, live_server: Any, short_clip: Path, tmp_path: Path
 ) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import av
 import httpx
+import pytest
 
 import smartfocus
 
@@ -57,6 +58,7 @@ def wait_for(check: Callable[[], dict | None], timeout: float = 120) -> dict:
     raise AssertionError("timed out")
 
 
+@pytest.mark.slow
 def test_kill_mid_render_then_restart_resumes_the_render(
     tmp_path: Path, short_clip: Path, model_path: Path, unused_port: int
 ) -> None:
