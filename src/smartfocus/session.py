@@ -52,6 +52,7 @@ from smartfocus.focus.timeline import (
     hover_mask,
     part_of_a_region,
     subject_identity,
+    subject_label,
 )
 from smartfocus.media.reader import VideoInfo, VideoReader
 from smartfocus.media.reader import open_video as open_reader
@@ -91,6 +92,16 @@ class FrameObject:
     track_id: int | None  # None for such a region
     box: tuple[float, float, float, float]  # x0, y0, x1, y1 in source pixels (the detection's)
     mask: np.ndarray  # (gh, gw) bool on the analysis grid: what a click on it selects there
+
+
+@dataclass(frozen=True)
+class SubjectStrip:
+    """One subject of a plan over the clip, for the page's track strip: where it is in focus and
+    found (detected), estimated (carried on optical flow), or not found (the blur eases out)."""
+
+    subject: int  # its column in the plan's timeline, 0 first
+    label: str  # "person #3", "region"
+    runs: tuple[tuple[int, int, str], ...]  # (first frame, last frame, "detected"|"carried"|"lost")
 
 
 def apply_click(plan: FocusPlan, frame: int, x: float, y: float, mode: SelectMode) -> FocusPlan:
@@ -248,6 +259,27 @@ class FocusSession:
         subject = timeline.subject_at(frame, x, y)
         label, track_id = subject_identity(timeline.analysis, subject) if subject else ("object", None)
         return Selection(updated, frame, label, track_id, timeline.state(frame).subject_matte)
+
+    def strips(self, plan: FocusPlan) -> list[SubjectStrip]:
+        """Each subject's detected / carried / lost stretches over the frames it is in focus."""
+        if not plan.keyframes:
+            return []
+        timeline = self.timeline(plan)
+        strips = []
+        for column, subject in enumerate(timeline.subjects):
+            status = subject.status()
+            states = np.where(status >= 1, 2, np.where(status > 0, 1, 0))
+            states[~timeline.active[:, column]] = -1  # not in focus there: no run
+            edges = np.flatnonzero(np.diff(states)) + 1
+            starts, stops = np.concatenate([[0], edges]), np.concatenate([edges, [len(states)]])
+            names = {2: "detected", 1: "carried", 0: "lost"}
+            runs = tuple(
+                (int(a), int(b) - 1, names[int(states[a])])
+                for a, b in zip(starts, stops, strict=True)
+                if states[a] >= 0
+            )
+            strips.append(SubjectStrip(column, subject_label(timeline.analysis, subject), runs))
+        return strips
 
     def objects(self, frame: int) -> list[FrameObject]:
         """The objects the analysis found on `frame`, for the page's hover: each with the mask a

@@ -54,6 +54,28 @@ def canvas_pixels(page: Any) -> list[int]:
 
 
 @pytest.mark.slow
+def box_pixels(page: Any, box: tuple[float, float, float, float]) -> list[int]:
+    """The grey values of the canvas inside `box` (source pixels), row by row."""
+    return page.evaluate(
+        """([x0, y0, x1, y1]) => {
+            const c = document.getElementById('view');
+            const w = Math.max(1, Math.round(x1 - x0)), h = Math.max(1, Math.round(y1 - y0));
+            const d = c.getContext('2d').getImageData(Math.round(x0), Math.round(y0), w, h).data;
+            const out = [w];
+            for (let i = 0; i < d.length; i += 4) out.push((d[i] + d[i + 1] + d[i + 2]) / 3);
+            return out;
+        }""",
+        list(box),
+    )
+
+
+def sharpness(pixels: list[int]) -> float:
+    """Mean absolute difference between horizontal neighbours: high where the picture is sharp."""
+    width, values = int(pixels[0]), pixels[1:]
+    pairs = [(values[i], values[i + 1]) for i in range(len(values) - 1) if (i + 1) % width]
+    return sum(abs(a - b) for a, b in pairs) / max(len(pairs), 1)
+
+
 def test_upload_focus_keyframe_render_download(
     browser: Any, live_server: Any, short_clip: Path, tmp_path: Path
 ) -> None:
@@ -105,6 +127,46 @@ def test_upload_focus_keyframe_render_download(
     page.screenshot(path=SHOTS / "03_two_keyframes.png")
     plan = page.request.get(f"{live_server.url}/plan?video_id={video_id}").json()
     assert [(k["frame"], k["action"]) for k in plan["keyframes"]] == [(0, "focus"), (30, "add")]
+
+    # the track strip: one row per subject, coloured where it is found / estimated / lost
+    page.wait_for_function("document.querySelectorAll('#strips .strip').length === 2")
+    states = page.evaluate("[...document.querySelectorAll('#strips .seg')].map(s => s.classList[1])")
+    assert states and set(states) <= {"detected", "carried", "lost"} and "detected" in states
+    page.screenshot(path=SHOTS / "03b_track_strip.png")
+
+    # a correction on a frame between the keyframes: "Fix: include" on the dog makes it part of the
+    # woman's subject there (it was blurred), and Ctrl+Z takes it back
+    dog = next(o for o in page.request.get(f"{live_server.url}/subjects?video_id={video_id}&frame=15").json()
+               if o["label"] == "dog")  # fmt: skip
+    x0, y0, x1, y1 = dog["box"]
+    page.locator("#view").focus()
+    for _ in range(15):
+        page.keyboard.press("ArrowLeft")
+    page.wait_for_function("document.getElementById('view').dataset.frame === '15'")
+    page.wait_for_function("(document.getElementById('view').dataset.url || '').includes('focused=1')")
+    blurred = box_pixels(page, (x0, y0, x1, y1))
+    page.click("#mode-refine")
+    with page.expect_response(lambda r: r.url.endswith("/select")) as answer:
+        click_source(page, (x0 + x1) / 2, (y0 + y1) / 2)
+    assert answer.value.ok, answer.value.text()
+    page.wait_for_function("document.querySelectorAll('#timeline .marker').length === 3")
+    page.wait_for_function(
+        f"document.getElementById('view').dataset.url.endsWith('&v={answer.value.json()['plan']['version']}')"
+    )
+    corrected = box_pixels(page, (x0, y0, x1, y1))
+    page.screenshot(path=SHOTS / "03c_corrected.png")
+    plan = page.request.get(f"{live_server.url}/plan?video_id={video_id}").json()
+    assert [(k["frame"], k["action"]) for k in plan["keyframes"]] == [
+        (0, "focus"),
+        (15, "refine"),
+        (30, "add"),
+    ]
+    assert sharpness(corrected) > 1.3 * sharpness(blurred)  # the dog is sharp now
+    page.keyboard.press("Control+z")
+    page.wait_for_function("document.querySelectorAll('#timeline .marker').length === 2")
+    plan = page.request.get(f"{live_server.url}/plan?video_id={video_id}").json()
+    assert [(k["frame"], k["action"]) for k in plan["keyframes"]] == [(0, "focus"), (30, "add")]
+    page.click("#mode-focus")
 
     # an exclude point (the API's exclude click) survives the page's own edits (a blur change keeps
     # the server's keyframes), and the render job gets it whole

@@ -54,6 +54,20 @@ class Plan(BaseModel):
         return cls(keyframes=list(video.plan.keyframes), blur=video.blur, version=video.plan_version)
 
 
+class StripRun(BaseModel):
+    first: int
+    last: int
+    state: Literal["detected", "carried", "lost"]
+
+
+class Strip(BaseModel):
+    """One subject of the plan over the clip: where it is found, estimated, or not found."""
+
+    subject: int = Field(description="0 for the plan's first subject")
+    label: str
+    runs: list[StripRun] = Field(description="over the frames it is in focus, in order")
+
+
 class PlanUpdate(BaseModel):
     video_id: str
     keyframes: Keyframes | None = Field(None, description="the new keyframes; absent: keep them")

@@ -13,7 +13,8 @@ const el = {
   badge: $("badge"), play: $("play"), back: $("step-back"), forward: $("step-forward"), scrubber: $("scrubber"),
   timeline: $("timeline"), clock: $("clock"), analysisGroup: $("analysis-group"), analysisText: $("analysis-text"),
   analysisPercent: $("analysis-percent"), analysisFill: $("analysis-fill"), modeFocus: $("mode-focus"),
-  modeAdd: $("mode-add"), hint: $("hint"), keyframeList: $("keyframe-list"), showFocus: $("show-focus"),
+  modeAdd: $("mode-add"), modeRefine: $("mode-refine"), modeExclude: $("mode-exclude"), undo: $("undo"),
+  redo: $("redo"), strips: $("strips"), hint: $("hint"), keyframeList: $("keyframe-list"), showFocus: $("show-focus"),
   blur: $("blur"), blurValue: $("blur-value"), reset: $("reset"), render: $("render"),
   renderProgress: $("render-progress"), renderText: $("render-text"), renderPercent: $("render-percent"),
   renderFill: $("render-fill"), cancelRender: $("cancel-render"), download: $("download"), toast: $("toast"),
@@ -21,7 +22,7 @@ const el = {
 
 const state = {
   videoId: null, info: null, plan: null, analysed: false, frame: 0, playing: false,
-  mode: "focus", renderJob: null, shown: null, highlight: null,
+  mode: "focus", renderJob: null, shown: null, highlight: null, undo: [], redo: [],
 };
 const frames = new FrameCache();
 
@@ -79,8 +80,11 @@ async function openVideo(videoId) {
   el.newVideo.hidden = false;
   el.blur.value = String(Math.round(video.plan.blur * 100));
   el.blurValue.textContent = `${el.blur.value}%`;
+  state.undo = [];
+  state.redo = [];
+  updateHistory();
+  trackAnalysis(video.analysis); // first: whether frames can be shown focused (and strips drawn)
   renderPlan();
-  trackAnalysis(video.analysis); // first: whether frames can be shown focused
   await show(0);
   if (video.render) trackRender(video.render);
 }
@@ -241,6 +245,9 @@ document.addEventListener("keydown", (event) => {
   if (event.code === "Space") {
     event.preventDefault();
     state.playing ? pause() : play();
+  } else if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "z") {
+    event.preventDefault();
+    event.shiftKey ? redo() : undo();
   } else if (event.key === "ArrowLeft" || event.key === "ArrowRight") {
     event.preventDefault();
     pause();
@@ -270,6 +277,7 @@ el.view.addEventListener("click", (event) => {
 });
 
 async function select(frame, point, mode) {
+  const before = state.plan;
   // A click on something the detector does not know is segmented and followed through the clip
   // (seconds, once): say so when the answer is slow rather than look frozen.
   const slow = setTimeout(() => badge("Following what you clicked through the clip…", { sticky: true }), 400);
@@ -279,8 +287,10 @@ async function select(frame, point, mode) {
       body: { video_id: state.videoId, frame, x: point.x, y: point.y, mode },
     });
     state.plan = answer.plan;
+    remember(before);
     await setHighlight(answer.subject.mask);
-    badge(`${mode === "add" ? "Added" : "Focus on"} ${answer.subject.label}${answer.subject.track_id !== null ? ` #${answer.subject.track_id}` : ""}`);
+    const verb = { add: "Added", refine: "Corrected: more of", exclude: "Corrected: less of" }[mode] || "Focus on";
+    badge(`${verb} ${answer.subject.label}${answer.subject.track_id !== null ? ` #${answer.subject.track_id}` : ""}`);
     renderPlan();
     await show(state.frame);
   } catch (error) {
@@ -393,15 +403,15 @@ function badge(text, { sticky = false } = {}) {
   if (!sticky) badge.timer = setTimeout(() => (el.badge.hidden = true), 2500);
 }
 
+const MODES = { focus: el.modeFocus, add: el.modeAdd, refine: el.modeRefine, exclude: el.modeExclude };
 function setMode(mode) {
   state.mode = mode;
-  el.modeFocus.classList.toggle("on", mode === "focus");
-  el.modeAdd.classList.toggle("on", mode === "add");
-  el.modeFocus.setAttribute("aria-checked", String(mode === "focus"));
-  el.modeAdd.setAttribute("aria-checked", String(mode === "add"));
+  for (const [name, button] of Object.entries(MODES)) {
+    button.classList.toggle("on", name === mode);
+    button.setAttribute("aria-checked", String(name === mode));
+  }
 }
-el.modeFocus.addEventListener("click", () => setMode("focus"));
-el.modeAdd.addEventListener("click", () => setMode("add"));
+for (const [name, button] of Object.entries(MODES)) button.addEventListener("click", () => setMode(name));
 
 // ---------- the plan: keyframes, blur ----------
 
@@ -409,7 +419,74 @@ function thumbnailUrl(index) {
   return `/plan/keyframes/${index}/thumbnail?video_id=${state.videoId}&v=${state.plan.version}`;
 }
 
+// ---------- undo / redo: every plan edit, back to the keyframes before it ----------
+
+function remember(before) {
+  state.undo.push(before.keyframes);
+  state.redo = [];
+  updateHistory();
+}
+
+function updateHistory() {
+  el.undo.disabled = state.undo.length === 0;
+  el.redo.disabled = state.redo.length === 0;
+}
+
+function restore(from, to) {
+  return edit(async () => {
+    if (!from.length) return;
+    const keyframes = from.pop();
+    try {
+      const current = state.plan;
+      state.plan = await api("/plan", {
+        method: "PUT",
+        body: { video_id: state.videoId, keyframes, version: current.version },
+      });
+      to.push(current.keyframes);
+      state.highlight = null;
+      renderPlan();
+      await show(state.frame);
+    } catch (error) {
+      from.push(keyframes);
+      toast(error.message);
+    }
+    updateHistory();
+  });
+}
+const undo = () => restore(state.undo, state.redo);
+const redo = () => restore(state.redo, state.undo);
+el.undo.addEventListener("click", undo);
+el.redo.addEventListener("click", redo);
+
+// ---------- the track strip: where each subject is found, estimated, or lost ----------
+
+async function renderStrips() {
+  const version = state.plan.version;
+  const strips = state.plan.keyframes.length && state.analysed
+    ? await api(`/plan/strips?video_id=${state.videoId}`).catch(() => [])
+    : [];
+  if (state.plan.version !== version) return;  // another edit came meanwhile: its call draws
+  el.strips.replaceChildren();
+  const names = { detected: "found", carried: "estimated (not detected)", lost: "not found: the blur eases out" };
+  for (const strip of strips) {
+    const row = document.createElement("div");
+    row.className = "strip";
+    row.dataset.subject = String(strip.subject);
+    for (const run of strip.runs) {
+      const seg = document.createElement("div");
+      seg.className = `seg ${run.state}`;
+      seg.style.left = along(run.first);
+      seg.style.right = `calc(100% - ${along(run.last)})`;
+      seg.title = `Subject ${strip.subject + 1} (${strip.label}): ${names[run.state]}, frames ${run.first + 1}–${run.last + 1}`;
+      seg.addEventListener("click", () => { pause(); show(run.first); });
+      row.append(seg);
+    }
+    el.strips.append(row);
+  }
+}
+
 function renderPlan() {
+  renderStrips();
   const { keyframes } = state.plan;
   el.timeline.replaceChildren();
   el.keyframeList.replaceChildren();
@@ -469,7 +546,9 @@ function renderPlan() {
 function removeKeyframe(index) {
   return edit(async () => {
     try {
+      const before = state.plan;
       state.plan = await api(`/plan/keyframes/${index}?video_id=${state.videoId}`, { method: "DELETE" });
+      remember(before);
       state.highlight = null;
       renderPlan();
       await show(state.frame);
@@ -480,7 +559,9 @@ function removeKeyframe(index) {
 }
 
 el.reset.addEventListener("click", () => edit(async () => {
+  const before = state.plan;
   state.plan = await api("/reset", { method: "POST", body: { video_id: state.videoId } });
+  remember(before);  // "Clear focus" is one Ctrl+Z away from undone
   state.highlight = null;
   renderPlan();
   await show(state.frame);

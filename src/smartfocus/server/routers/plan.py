@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Response
 
 from smartfocus.server.deps import Services, ServicesDep, SessionDep, analysed, owned_video
 from smartfocus.server.errors import ApiError, not_found
-from smartfocus.server.schemas import ErrorBody, Plan, PlanUpdate
+from smartfocus.server.schemas import ErrorBody, Plan, PlanUpdate, Strip, StripRun
 from smartfocus.server.store import VideoRecord
 
 router = APIRouter(tags=["plan"], responses={404: {"model": ErrorBody}, 422: {"model": ErrorBody}})
@@ -17,6 +17,23 @@ router = APIRouter(tags=["plan"], responses={404: {"model": ErrorBody}, 422: {"m
 @router.get("/plan", response_model=Plan)
 def get_plan(video_id: str, services: ServicesDep, session: SessionDep) -> Plan:
     return Plan.of(owned_video(services.store, video_id, session))
+
+
+@router.get("/plan/strips", response_model=list[Strip])
+def get_strips(video_id: str, services: ServicesDep, session: SessionDep) -> list[Strip]:
+    """The track strip: per subject of the current plan, where it is detected, carried or lost."""
+    video = owned_video(services.store, video_id, session)
+    if not video.plan.keyframes:
+        return []
+    analysed(services.store, video)
+    return [
+        Strip(
+            subject=strip.subject,
+            label=strip.label,
+            runs=[StripRun(first=a, last=b, state=state) for a, b, state in strip.runs],
+        )
+        for strip in services.previews.session(video).strips(video.plan)
+    ]
 
 
 @router.put("/plan", response_model=Plan)
