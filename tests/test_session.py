@@ -107,3 +107,26 @@ def test_the_hover_shows_what_a_click_selects(
             clicked = picked.matte > 0.5
             assert (picked.label, picked.track_id) == (found.label, found.track_id)
             assert (clicked & found.mask).sum() / (clicked | found.mask).sum() > 0.95, (found.label, x, y)
+
+
+def test_strips_say_where_each_subject_is_found(swing: Path, model_path: Path) -> None:
+    plan = FocusPlan().focus(0, SWING_CLICK).add(30, (100.0, 100.0)).clear(50)
+    with open_video(swing, model=model_path) as session:
+        timeline = session.timeline(plan)
+        strips = session.strips(plan)
+    assert [s.subject for s in strips] == list(range(len(timeline.subjects))) and strips[0].label.startswith(
+        "person"
+    )
+    for strip in strips:
+        covered = [frame for first, last, _ in strip.runs for frame in range(first, last + 1)]
+        assert covered == list(np.flatnonzero(timeline.active[:, strip.subject]))  # exactly where in focus
+        assert all(state in ("detected", "carried", "lost") for _, _, state in strip.runs)
+        status = timeline.subjects[strip.subject].status()
+        for first, _last, state in strip.runs:
+            expected = {
+                "detected": status[first] >= 1,
+                "carried": 0 < status[first] < 1,
+                "lost": status[first] == 0,
+            }
+            assert expected[state]
+    assert max(last for _, last, _ in strips[0].runs) == 49  # the clear at 50 ends it
