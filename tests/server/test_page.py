@@ -204,8 +204,24 @@ def test_upload_focus_keyframe_render_download(
     assert rendered is not None and rendered.plan is not None
     assert rendered.plan.keyframes[0].exclude == (EXCLUDED,) and rendered.blur == 0.7
 
-    # a reload picks the same video and plan up again (id in the URL hash, state on the server)
+    # keys as in editors: End, Home, Delete removes the keyframe on the frame shown
+    page.locator("#view").focus()
+    page.keyboard.press("End")
+    page.wait_for_function("document.getElementById('view').dataset.frame === '44'")
+    page.keyboard.press("Home")
+    page.wait_for_function("document.getElementById('view').dataset.frame === '0'")
+    for _ in range(30):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function("document.getElementById('view').dataset.frame === '30'")
+    page.keyboard.press("Delete")
+    page.wait_for_function("document.querySelectorAll('#timeline .marker').length === 1")
+    page.keyboard.press("Control+z")  # and back
+    page.wait_for_function("document.querySelectorAll('#timeline .marker').length === 2")
+    assert page.evaluate("location.hash").endswith("&f=30")  # the frame is in the URL
+
+    # a reload picks the same video, plan and frame up again (in the URL hash; state on the server)
     page.reload()
+    page.wait_for_function("document.getElementById('view').dataset.frame === '30'")
     page.wait_for_function("document.querySelectorAll('#timeline .marker').length === 2")
     page.wait_for_function("(document.getElementById('view').dataset.url || '').includes('focused=1')")
     page.wait_for_selector("#download:not([hidden])")
@@ -216,4 +232,5 @@ def test_upload_focus_keyframe_render_download(
     page.keyboard.press("Space")
     assert page.get_attribute("#mode-focus", "aria-checked") == "true"  # the focused button was not pressed
     assert not errors, errors
+    assert page.request.get(f"{live_server.url}/favicon.ico").ok
     context.close()

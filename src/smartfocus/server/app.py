@@ -30,7 +30,9 @@ from smartfocus.vision.model import SharedModel
 
 ROUTERS = (web.router, videos.router, plan.router, jobs.router)
 SESSION_MAX_AGE_S = 365 * 24 * 3600
-SESSIONLESS = ("/health", "/docs", "/redoc", "/openapi.json", "/static-offline-docs/", "/web/", "/live")
+SESSIONLESS = (
+    "/health", "/docs", "/redoc", "/openapi.json", "/static-offline-docs/", "/web/", "/live", "/favicon.ico",
+)  # fmt: skip
 
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})

@@ -63,7 +63,7 @@ export function sourcePoint(event, canvas, info) {
 
 // ---------- video loading ----------
 
-async function openVideo(videoId) {
+async function openVideo(videoId, frame = 0) {
   const video = await api(`/videos/${videoId}`);
   state.videoId = video.video_id;
   state.info = video.info;
@@ -85,7 +85,7 @@ async function openVideo(videoId) {
   updateHistory();
   trackAnalysis(video.analysis); // first: whether frames can be shown focused (and strips drawn)
   renderPlan();
-  await show(0);
+  await show(frame);
   if (video.render) trackRender(video.render);
 }
 
@@ -168,6 +168,7 @@ async function show(index) {
     state.shown = url;
     el.view.dataset.frame = String(index);
     el.view.dataset.url = url;
+    if (!state.playing) history.replaceState(null, "", `#v=${state.videoId}&f=${index}`);  // a reload returns here
     drawHighlight();
   }
 }
@@ -199,6 +200,7 @@ function pause() {
   state.playing = false;
   el.play.classList.remove("playing");
   el.play.setAttribute("aria-label", "Play");
+  if (state.videoId) history.replaceState(null, "", `#v=${state.videoId}&f=${state.frame}`);
 }
 
 /** Play as fast as frames arrive, never faster than the video's frame rate; prefetch ahead. */
@@ -245,6 +247,18 @@ document.addEventListener("keydown", (event) => {
   if (event.code === "Space") {
     event.preventDefault();
     state.playing ? pause() : play();
+  } else if (event.key === "Home" || event.key === "End") {
+    event.preventDefault();
+    pause();
+    show(event.key === "Home" ? 0 : state.info.frame_count - 1);
+  } else if (!event.ctrlKey && !event.metaKey && ["j", "k", "l"].includes(event.key.toLowerCase())) {
+    const key = event.key.toLowerCase();  // as in editors: J back a second, K pause, L play
+    pause();
+    if (key === "j") show(state.frame - Math.round(state.info.fps));
+    if (key === "l") play();
+  } else if (event.key === "Delete" || event.key === "Backspace") {
+    const index = state.plan.keyframes.findIndex((k) => k.frame === state.frame);
+    if (index >= 0) { event.preventDefault(); removeKeyframe(index); }  // the keyframe shown here
   } else if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "z") {
     event.preventDefault();
     event.shiftKey ? redo() : undo();
@@ -624,9 +638,10 @@ function updateRender(job) {
 // ---------- start ----------
 
 window.addEventListener("resize", drawHighlight);
-const fromHash = new URLSearchParams(location.hash.slice(1)).get("v");
+const hash = new URLSearchParams(location.hash.slice(1));
+const fromHash = hash.get("v");
 if (fromHash) {
-  openVideo(fromHash).catch((error) => {
+  openVideo(fromHash, Number(hash.get("f")) || 0).catch((error) => {
     history.replaceState(null, "", location.pathname);
     if (!(error instanceof ApiError && error.status === 404)) toast(error.message);
   });

@@ -22,3 +22,9 @@ def health() -> Health:
 @router.get("/", include_in_schema=False)
 def index() -> FileResponse:
     return FileResponse(WEB_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon() -> FileResponse:
+    """Browsers and tools ask for it whatever the page links: an answer, not a 404 in the console."""
+    return FileResponse(WEB_DIR / "favicon.svg", media_type="image/svg+xml")
