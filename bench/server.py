@@ -2,7 +2,9 @@
 
 Prints the preview latency (ms from a click, POST /select, to the focused frame, GET /frame?focused=1,
 as the page does it) and preview playback frames/s (focused JPEG frames fetched in order, 3 requests
-in flight like the page's prefetch), plus plain-frame playback and the upload + analysis time.
+in flight like the page's prefetch), plus plain-frame playback and the upload + analysis time, the
+hover's GET /subjects, GET /frame under 1 and 20 concurrent clients (p50/p95), and how long a PUT /plan
+with 40 keyframes takes to apply.
 
     python bench/server.py [--clip PATH] [--model PATH] [--clicks N] [--frames N] [--device D]
 """
@@ -34,6 +36,9 @@ def main() -> int:
     parser.add_argument("--click", default="0:360,380", help="F:X,Y clicked (default: the walker)")
     parser.add_argument("--clicks", type=int, default=5, help="clicks timed (default 5)")
     parser.add_argument("--frames", type=int, default=120, help="frames played (default 120)")
+    parser.add_argument(
+        "--plan-keyframes", type=int, default=40, help="keyframes of the plan whose PUT is timed (default 40)"
+    )
     args = parser.parse_args()
     frame, (x, y) = parse_click(args.click)
 
@@ -95,6 +100,33 @@ def run(url: str, args: argparse.Namespace, frame: int, x: float, y: float) -> N
             f"(first {latencies[0]:.0f}, min {min(latencies):.0f}, max {max(latencies):.0f}; {args.clicks} clicks)"
         )
 
+        hovers = []
+        for index in range(0, frames, max(1, frames // 20)):
+            begin = time.perf_counter()
+            client.get("/subjects", params={"video_id": video_id, "frame": index}).raise_for_status()
+            hovers.append((time.perf_counter() - begin) * 1000)
+        print(
+            f"hover -> subjects on a frame (GET /subjects): {percentiles(hovers)} ms ({len(hovers)} frames)"
+        )
+
+        for clients in (1, 20):
+            waits = frame_latencies(client, video_id, frames, clients)
+            print(f"GET /frame (plain, random frames), {clients} concurrent clients: {percentiles(waits)} ms")
+
+        keyframes = [
+            {"frame": index, "action": "focus" if n == 0 else "add", "points": [[x, y]]}
+            for n, index in enumerate(
+                range(0, frames, max(1, frames // args.plan_keyframes))[: args.plan_keyframes]
+            )
+        ]
+        begin = time.perf_counter()
+        answer = client.put("/plan", json={"video_id": video_id, "keyframes": keyframes}, timeout=1800)
+        print(
+            f"PUT /plan with {len(keyframes)} keyframes at ({x:g}, {y:g}): {time.perf_counter() - begin:.1f} s "
+            f"(HTTP {answer.status_code})"
+        )
+        client.post("/reset", json={"video_id": video_id})
+
         count = min(args.frames, frames)
         for focused in (1, 0):
             fps = playback(client, video_id, count, focused)
@@ -102,6 +134,27 @@ def run(url: str, args: argparse.Namespace, frame: int, x: float, y: float) -> N
                 f"preview playback, {'focused' if focused else 'plain'} frames: {fps:.1f} frames/s "
                 f"({count} frames, 3 requests in flight)"
             )
+
+
+def percentiles(values: list[float]) -> str:
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return f"p50 {statistics.median(ordered):.0f}, p95 {p95:.0f}"
+
+
+def frame_latencies(client: httpx.Client, video_id: str, frames: int, clients: int) -> list[float]:
+    """ms per GET /frame with `clients` requests in flight at once, 5 each, on spread-out frames."""
+
+    def fetch(n: int) -> float:
+        begin = time.perf_counter()
+        index = (n * 37) % frames
+        client.get(
+            "/frame", params={"video_id": video_id, "index": index, "v": f"c{clients}-{n}"}
+        ).raise_for_status()
+        return (time.perf_counter() - begin) * 1000
+
+    with ThreadPoolExecutor(clients) as pool:
+        return list(pool.map(fetch, range(5 * clients)))
 
 
 def playback(client: httpx.Client, video_id: str, count: int, focused: int) -> float:
