@@ -1,5 +1,7 @@
 """The focus session, the one object every front end turns clicks into looks through."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
@@ -130,3 +132,28 @@ def test_strips_say_where_each_subject_is_found(swing: Path, model_path: Path) -
             }
             assert expected[state]
     assert max(last for _, last, _ in strips[0].runs) == 49  # the clear at 50 ends it
+
+
+def test_frames_are_read_while_a_long_pass_holds_the_session(swing: Path, model_path: Path) -> None:
+    """Previews read frames beside an analysis, a follow or a render (which hold the session's own
+    reader): the frame comes back, exactly as that reader decodes it."""
+    with open_video(swing, model=model_path) as session:
+        expected = [session.reader.read(index) for index in (3, 40, 7)]
+        held, release = threading.Event(), threading.Event()
+
+        def long_pass() -> None:
+            with session._lock:  # what analysis_steps / timeline / render_steps hold
+                held.set()
+                release.wait(30)
+
+        worker = threading.Thread(target=long_pass)
+        worker.start()
+        held.wait(10)
+        with ThreadPoolExecutor(4) as pool:  # more reads than the pool's readers: they take turns
+            futures = [pool.submit(session.read, index) for index in (3, 40, 7, 3)]
+            _, waiting = wait(futures, timeout=20)
+            release.set()  # (only now: a read that needed the held lock would still be waiting)
+        worker.join(10)
+        assert not waiting
+        reads = [future.result() for future in futures]
+        assert all(np.array_equal(a, b) for a, b in zip(reads, [*expected, expected[0]], strict=True))

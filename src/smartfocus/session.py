@@ -71,6 +71,61 @@ from smartfocus.vision.segment import AnalysisSettings, analysis_settings
 SelectMode = Literal["focus", "add", "exclude", "refine"]
 SELECT_MODES: tuple[SelectMode, ...] = ("focus", "add", "exclude", "refine")
 TIMELINES_KEPT = 4  # plans resolved and kept warm: the page's current plan and a few undo steps
+FRAME_READERS = 3  # decoders for single frames, so concurrent previews don't queue behind one
+
+
+class _FrameReaders:
+    """Decoders for single-frame reads (previews, thumbnails, clicks), beside the session's own
+    reader, which long passes (analysis, following, renders) hold under the session's lock. Opened
+    on demand up to `size`; a read waits only while all of them are busy."""
+
+    def __init__(self, info: VideoInfo, size: int) -> None:
+        self._info, self._size = info, size
+        self._idle: list[VideoReader] = []
+        self._opened = 0
+        self._closed = False
+        self._ready = threading.Condition()
+
+    def read(self, index: int) -> np.ndarray:
+        reader = self._take()
+        try:
+            return reader.read(index)
+        finally:
+            self._give(reader)
+
+    def _take(self) -> VideoReader:
+        with self._ready:
+            while not self._idle and self._opened >= self._size and not self._closed:
+                self._ready.wait()
+            if self._closed:
+                raise RuntimeError("the session is closed")
+            if self._idle:
+                return self._idle.pop()
+            self._opened += 1
+        try:  # the same source, decoded the same frame-exact way
+            fps = float(self._info.fps) if self._info.is_image_sequence else None
+            return open_reader(self._info.path, fps=fps)
+        except BaseException:
+            with self._ready:
+                self._opened -= 1
+                self._ready.notify()
+            raise
+
+    def _give(self, reader: VideoReader) -> None:
+        with self._ready:
+            if not self._closed:
+                self._idle.append(reader)
+                self._ready.notify()
+                return
+        reader.close()
+
+    def close(self) -> None:
+        with self._ready:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            self._ready.notify_all()
+        for reader in idle:
+            reader.close()
 
 
 @dataclass(frozen=True)
@@ -168,6 +223,7 @@ class FocusSession:
         self._successors: dict[int, int] | None = None  # re-linked tracklets, for hover masks
         self._timelines: OrderedDict[tuple[str, int, bool], FocusTimeline] = OrderedDict()
         self._lock = threading.RLock()  # the reader and the timeline cache
+        self._frames = _FrameReaders(reader.info, FRAME_READERS)
 
     def __enter__(self) -> FocusSession:
         return self
@@ -177,6 +233,7 @@ class FocusSession:
 
     def close(self) -> None:
         """Close the reader; the session cannot be used afterwards (its caches on disk stay)."""
+        self._frames.close()
         with self._lock:
             self._timelines.clear()
             self.reader.close()
@@ -226,6 +283,8 @@ class FocusSession:
         """
         frames = max(1, round(transition_seconds * float(self.info.fps)))
         key = (plan.to_json(), frames, any_object)
+        if (kept := self._timelines.get(key)) is not None:
+            return kept  # resolved before: no wait behind another plan being resolved
         with self._lock:
             if key not in self._timelines:
                 analysis = self.analyse()
@@ -305,9 +364,8 @@ class FocusSession:
     # ---------- a frame's look ----------
 
     def read(self, index: int) -> np.ndarray:
-        """Frame `index` as shot (BGR)."""
-        with self._lock:
-            return self.reader.read(index)
+        """Frame `index` as shot (BGR); safe beside long passes and other reads."""
+        return self._frames.read(index)
 
     def state(self, plan: FocusPlan, index: int) -> FocusState:
         """What `plan` has in focus at frame `index`, and how strong the blur is there."""
@@ -318,9 +376,8 @@ class FocusSession:
     ) -> np.ndarray:
         """Frame `index` (BGR) with `plan`'s look: what the render writes there, without the
         temporal smoothing a frame on its own has nothing to smooth against (a preview, a window)."""
-        with self._lock:
-            image = self.reader.read(index)
-            timeline = self.timeline(plan) if plan.keyframes else None
+        image = self.read(index)
+        timeline = self.timeline(plan) if plan.keyframes else None
         if timeline is None:
             return image
         return focus_frame(image, timeline.state(index), LensSettings(blur), refine=refine).image
