@@ -267,20 +267,9 @@ class FocusTimeline:
     def subject_at(self, frame: int, x: float, y: float) -> Subject | None:
         """The subject in focus at `frame` whose mask is under (or nearest to) source pixel (x, y):
         what a click there picked. None when nothing is in focus there."""
-        width, height = self.analysis.frame_size
-        grid_h, grid_w = self.analysis.grid
-        cell = (min(int(y * grid_h / height), grid_h - 1), min(int(x * grid_w / width), grid_w - 1))
-        best: tuple[float, Subject] | None = None
-        for column in np.flatnonzero(self.active[frame]):
-            subject = self.subjects[column]
-            mask = subject.mask(self.analysis, frame)
-            if mask is None or not (mask > 0.5).any():
-                continue
-            ys, xs = np.nonzero(mask > 0.5)
-            distance = float(np.min((ys - cell[0]) ** 2 + (xs - cell[1]) ** 2))
-            if best is None or distance < best[0]:
-                best = (distance, subject)
-        return None if best is None else best[1]
+        columns = np.flatnonzero(self.active[frame]).tolist()
+        column = _nearest_subject(self.analysis, self.subjects, columns, frame, x, y)
+        return None if column is None else self.subjects[column]
 
     def state(self, frame: int) -> FocusState:
         """The focus at `frame`."""
@@ -431,17 +420,27 @@ def _corrected_column(
         )
     x, y = (keyframe.points or keyframe.exclude)[0]
     _check_inside(x, y, analysis.frame_size)
+    column = _nearest_subject(analysis, subjects, sorted(current), keyframe.frame, x, y)
+    return sorted(current)[0] if column is None else column
+
+
+def _nearest_subject(
+    analysis: Analysis, subjects: list[Subject], columns: list[int], frame: int, x: float, y: float
+) -> int | None:
+    """Of the subjects in `columns`, the one whose mask on `frame` lies under or nearest source
+    pixel (x, y) (the first of equals); None when none has a mask there."""
     width, height = analysis.frame_size
     grid_h, grid_w = analysis.grid
     cell = np.array([min(int(y * grid_h / height), grid_h - 1), min(int(x * grid_w / width), grid_w - 1)])
-
-    def distance(column: int) -> float:
-        mask = subjects[column].mask(analysis, keyframe.frame)
+    best: tuple[float, int] | None = None
+    for column in columns:
+        mask = subjects[column].mask(analysis, frame)
         if mask is None or not (mask > 0.5).any():
-            return float("inf")
-        return float(np.min(np.sum((np.argwhere(mask > 0.5) - cell) ** 2, axis=1)))
-
-    return min(sorted(current), key=distance)
+            continue
+        distance = float(np.min(np.sum((np.argwhere(mask > 0.5) - cell) ** 2, axis=1)))
+        if best is None or distance < best[0]:
+            best = (distance, column)
+    return None if best is None else best[1]
 
 
 def hover_mask(
