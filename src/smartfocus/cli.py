@@ -46,6 +46,20 @@ def _transition_arg(text: str) -> float:
     return value
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 64, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
 def _imgsz_arg(text: str) -> int:
     value = int(text)
     if value % 32 or not 64 <= value <= 1920:
@@ -310,6 +324,20 @@ def _add_serve(commands: argparse._SubParsersAction, model: argparse.ArgumentPar
         "--max-upload-mb", type=int, default=2048, metavar="MB", help="largest accepted upload (default 2048)"
     )
     serve.add_argument(
+        "--job-workers",
+        type=_positive_int,
+        default=2,
+        metavar="N",
+        help="analyses and renders run at once, shared fairly between sessions (default 2)",
+    )
+    serve.add_argument(
+        "--max-job-minutes",
+        type=_positive_float,
+        default=240.0,
+        metavar="MIN",
+        help="a job running longer is stopped and fails (default 240)",
+    )
+    serve.add_argument(
         "--allowed-host",
         action="append",
         default=[],
@@ -339,6 +367,8 @@ def _serve(args: argparse.Namespace) -> int:
         cors_origins=tuple(args.cors_origin),
         allowed_hosts=tuple(hosts),
         device=args.device,
+        job_workers=args.job_workers,
+        max_job_s=args.max_job_minutes * 60,
     )
     overrides = {"data_dir": args.data_dir, "model": args.model}
     settings = replace(settings, **{key: value for key, value in overrides.items() if value is not None})

@@ -1,19 +1,22 @@
-"""Background jobs (analysis at upload, renders) on one in-process worker thread.
+"""Background jobs (analysis at upload, renders) on a few in-process worker threads, shared fairly.
 
-Inference and encoding are CPU heavy, so one job at a time is the fastest order anyway. A job is the
-session's steps (`FocusSession.analysis_steps` / `render_steps`) iterated here: between two frames the
-worker writes progress and checks for a cancel or a shutdown, and stops by closing the steps, whose
-outputs only appear when complete (temp file + rename), so nothing partial is ever left. Jobs a
-previous process did not finish are re-queued at start.
+A job is the session's steps (`FocusSession.analysis_steps` / `render_steps`) iterated here: between
+two frames a worker writes progress and checks for a cancel, a shutdown or the job's time limit, and
+stops by closing the steps, whose outputs only appear when complete (temp file + rename), so nothing
+partial is ever left. Jobs a previous process did not finish are re-queued at start.
+
+Fairness: a free worker takes the oldest queued job of the session with the fewest jobs running, and
+among those the session served least recently, so one session's long queue (or one very long job)
+never keeps another session's work waiting behind it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import queue
 import threading
 import time
+from collections import Counter
 
 from smartfocus.errors import SmartfocusError
 from smartfocus.progress import Steps
@@ -26,6 +29,7 @@ from smartfocus.vision.model import SharedModel
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_S = 0.2  # how often progress is written to the database (and seen by clients)
+POLL_S = 0.2  # how often an idle worker looks for a shutdown
 
 
 class JobCancelled(Exception):
@@ -36,60 +40,106 @@ class _Shutdown(Exception):
     """A job stopped because the server stops: it resumes at the next start."""
 
 
+class _TimeLimit(Exception):
+    """A job ran past `Settings.max_job_s`."""
+
+
 class JobRunner:
-    """Runs queued jobs one after the other; `submit` and `cancel` are safe from any thread."""
+    """Runs queued jobs on `Settings.job_workers` threads; `submit` and `cancel` are safe from any thread."""
 
     def __init__(self, store: Store, settings: Settings, model: SharedModel) -> None:
         self.store, self.settings, self.model = store, settings, model
-        self._queue: queue.Queue[str] = queue.Queue()
+        self._queued: list[JobRecord] = []  # in submission order
+        self._running: Counter[str] = Counter()  # jobs running, by session
+        self._served: dict[str, int] = {}  # by session: when (in jobs started) it last had one started
+        self._started = 0
         self._cancelled: set[str] = set()
-        self._lock = threading.Lock()
+        self._changed = threading.Condition()
         self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        """Start the worker, first re-queueing what a previous process left unfinished."""
+        """Start the workers, first re-queueing what a previous process left unfinished."""
         for job in self.store.interrupted_jobs():
             note = "resumed after a server restart" if job.state == "running" else job.note
             if job.output is not None:  # a killed process leaves its encoder's temp file behind
                 for partial in job.output.parent.glob(f".{job.id}.partial*"):
                     partial.unlink(missing_ok=True)
             self.store.update_job(job.id, state="queued", done=0, note=note)
-            self._queue.put(job.id)
-        self._thread = threading.Thread(target=self._work, name="smartfocus-jobs", daemon=True)
-        self._thread.start()
+            self.submit(job)
+        self._threads = [
+            threading.Thread(target=self._work, name=f"smartfocus-jobs-{n}", daemon=True)
+            for n in range(self.settings.job_workers)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop after interrupting the running job (it stays queued and resumes on the next start)."""
+        """Stop after interrupting the running jobs (they stay queued and resume on the next start)."""
         self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        with self._changed:
+            self._changed.notify_all()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def submit(self, job: JobRecord) -> None:
-        self._queue.put(job.id)
+        with self._changed:
+            self._queued.append(job)
+            self._changed.notify()
 
     def cancel(self, job: JobRecord) -> None:
         """Stop a job: a queued one never starts, a running one stops at its next frame."""
-        with self._lock:
+        with self._changed:
             self._cancelled.add(job.id)
-        if job.state == "queued":
+            waiting = any(queued.id == job.id for queued in self._queued)
+            self._queued = [queued for queued in self._queued if queued.id != job.id]
+        if waiting or job.state == "queued":
             self.store.update_job(job.id, state="cancelled", note="cancelled before it started")
 
+    def _next(self) -> JobRecord | None:
+        """The next job to run, waiting for one; None at shutdown."""
+        with self._changed:
+            while not self._stopping.is_set():
+                if (job := self._take()) is not None:
+                    return job
+                self._changed.wait(POLL_S)
+        return None
+
+    def _take(self) -> JobRecord | None:
+        """Under `_changed`: the queued job the fairness rule (see the module) picks, now running."""
+        if not self._queued:
+            return None
+        job = min(
+            self._queued,
+            key=lambda queued: (self._running[queued.session], self._served.get(queued.session, -1)),
+        )  # min keeps the first of equals: the oldest
+        self._queued.remove(job)
+        self._running[job.session] += 1
+        self._served[job.session] = self._started
+        self._started += 1
+        return job
+
+    def _release(self, job: JobRecord) -> None:
+        """Under `_changed`: `job` stopped running, whatever its end."""
+        self._running[job.session] -= 1
+        self._cancelled.discard(job.id)
+
     def _work(self) -> None:
-        while not self._stopping.is_set():
+        while (queued := self._next()) is not None:
             try:
-                job_id = self._queue.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            job = self.store.job(job_id)
-            if job is None or job.finished:  # e.g. cancelled while it waited
-                with self._lock:
-                    self._cancelled.discard(job_id)
-                continue
-            self._run(job)
+                job = self.store.job(queued.id)
+                if job is not None and not job.finished:  # e.g. cancelled while it waited
+                    self._run(job)
+            except Exception:  # the store itself failed (say, a full disk): keep the worker alive
+                log.exception("job %s could not be run", queued.id)
+            finally:
+                with self._changed:
+                    self._release(queued)
+                    self._changed.notify()
 
     def _run(self, job: JobRecord) -> None:
-        self.store.update_job(job.id, state="running", done=0)
+        self.store.update_job(job.id, state="running", done=0, started=time.time())
         try:
             with open_session(self.settings, self.model, self.store.video_source(job.video_id)) as session:
                 self._iterate(job, self._steps(job, session))
@@ -101,6 +151,14 @@ class JobRunner:
         except _Shutdown:
             self.store.update_job(
                 job.id, state="queued", done=0, note="interrupted by a server shutdown; resumes at start"
+            )
+        except _TimeLimit:
+            limit = self.settings.max_job_s
+            self.store.update_job(
+                job.id,
+                state="failed",
+                error=f"stopped after {limit:g} s, the longest a job may run on this server "
+                "(max_job_s); no output was kept",
             )
         except SmartfocusError as error:
             self.store.update_job(
@@ -118,9 +176,6 @@ class JobRunner:
             )
         else:
             self.store.update_job(job.id, state="done")
-        finally:
-            with self._lock:
-                self._cancelled.discard(job.id)
 
     def _steps(self, job: JobRecord, session: FocusSession) -> Steps[object]:
         if job.kind == "analyse":
@@ -131,8 +186,10 @@ class JobRunner:
         return session.render_steps(job.output, job.plan, blur=blur)
 
     def _iterate(self, job: JobRecord, steps: Steps[object]) -> None:
-        """Run `steps`, writing progress now and then; closing them on a cancel or a shutdown."""
+        """Run `steps`, writing progress now and then; closing them on a cancel, a shutdown or when
+        the job runs out of time."""
         last_write = 0.0
+        deadline = time.monotonic() + self.settings.max_job_s
         with contextlib.closing(steps):
             for done, total in steps:
                 if job.id in self._cancelled:
@@ -140,6 +197,8 @@ class JobRunner:
                 if self._stopping.is_set():
                     raise _Shutdown
                 now = time.monotonic()
+                if now > deadline:
+                    raise _TimeLimit
                 if now - last_write >= PROGRESS_INTERVAL_S or done == total:
                     last_write = now
                     self.store.update_job(job.id, done=done, total=total)

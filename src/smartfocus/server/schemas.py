@@ -142,6 +142,9 @@ class Job(BaseModel):
     error: str | None = None
     note: str | None = None
     download_url: str | None = None
+    eta_s: float | None = Field(
+        None, description="seconds left while it runs, from its pace so far (null until it is known)"
+    )
 
     @classmethod
     def of(cls, job: JobRecord) -> Job:
@@ -158,7 +161,16 @@ class Job(BaseModel):
             download_url=f"/download?job_id={job.id}"
             if job.kind == "render" and job.state == "done"
             else None,
+            eta_s=_eta(job),
         )
+
+
+def _eta(job: JobRecord) -> float | None:
+    """Seconds left at the pace so far; None until a few frames say what the pace is."""
+    if job.state != "running" or job.started is None or not job.total or job.done < 5:
+        return None
+    elapsed = max(job.updated - job.started, 0.0)
+    return round(elapsed / job.done * (job.total - job.done), 1)
 
 
 class Video(BaseModel):

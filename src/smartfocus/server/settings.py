@@ -23,6 +23,9 @@ class Settings:
     max_frames, max_pixels, max_duration_s: an upload with more frames, more pixels per frame or a
         longer duration is refused (413) before any work starts on it; one job analyses it all.
     max_json_bytes: the largest JSON request body (uploads have their own limit).
+    job_workers: analyses and renders run at once; a free worker serves the session with the fewest
+        jobs running first, so one session cannot starve the others.
+    max_job_s: a job running longer than this is stopped and fails, keeping no output.
     cors_origins: origins allowed to call the API from another page; empty means CORS stays off.
     allowed_hosts: Host headers answered besides the loopback names and the bound address (a
         DNS-rebinding page reaches a local server under a foreign name: refused).
@@ -36,9 +39,17 @@ class Settings:
     max_pixels: int = 3840 * 2160
     max_duration_s: float = 3600.0
     max_json_bytes: int = 1 << 20
+    job_workers: int = 2
+    max_job_s: float = 4 * 3600.0
     cors_origins: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] = ()
     default_blur: float = DEFAULT_BLUR
+
+    def __post_init__(self) -> None:
+        if self.job_workers < 1:
+            raise ValueError(f"job_workers must be at least 1, got {self.job_workers}")
+        if self.max_job_s <= 0:
+            raise ValueError(f"max_job_s must be positive, got {self.max_job_s}")
 
     @property
     def database(self) -> Path:

@@ -37,6 +37,8 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_by_video ON jobs (video_id, created);
 """
+# Columns added after the first release, for databases made before them: (table, column, type).
+_ADDED_COLUMNS = (("jobs", "started", "REAL"), ("sessions", "seen", "REAL"))
 
 
 def new_id() -> str:
@@ -76,6 +78,7 @@ class JobRecord:
     output: Path | None
     created: float
     updated: float
+    started: float | None  # when it last started running
 
     @property
     def finished(self) -> bool:
@@ -93,6 +96,10 @@ class Store:
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
+            for table, column, kind in _ADDED_COLUMNS:
+                names = {row["name"] for row in self._db.execute(f"PRAGMA table_info({table})")}
+                if column not in names:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         with self._lock:
@@ -197,7 +204,7 @@ class Store:
         return _job(rows[0]) if rows else None
 
     def update_job(self, job_id: str, **fields: Any) -> None:
-        allowed = {"state", "done", "total", "error", "note"}
+        allowed = {"state", "done", "total", "error", "note", "started"}
         if not fields.keys() <= allowed:
             raise ValueError(f"cannot update {sorted(fields.keys() - allowed)}")
         assignments = ", ".join(f"{name} = ?" for name in fields)
@@ -241,4 +248,5 @@ def _job(row: sqlite3.Row) -> JobRecord:
         output=Path(row["output"]) if row["output"] else None,
         created=row["created"],
         updated=row["updated"],
+        started=row["started"],
     )

@@ -1,0 +1,94 @@
+"""Job scheduling: several workers shared fairly between sessions, and a time limit per job."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from smartfocus.server import Settings, create_app
+from smartfocus.server.jobs import JobRunner
+from smartfocus.server.store import JobRecord, Store, new_id
+from smartfocus.vision.model import SharedModel
+
+
+@pytest.fixture
+def runner(tmp_path: Path, model_path: Path) -> JobRunner:
+    """A runner over a real store whose workers are not started: the test picks jobs itself."""
+    settings = Settings(data_dir=tmp_path, model=str(model_path), device="cpu")
+    return JobRunner(Store(settings.database), settings, SharedModel(settings.model, "cpu"))
+
+
+def queue_jobs(runner: JobRunner, source: Path, sessions: str) -> dict[str, str]:
+    """One queued render per letter of `sessions` (the letter names the session), in that order;
+    the jobs' names by id: the session's letter and the job's place in the queue, e.g. "a0"."""
+    tokens: dict[str, str] = {}
+    named = {}
+    for place, letter in enumerate(sessions):
+        token = tokens.setdefault(letter, runner.store.new_session())
+        video = runner.store.add_video(new_id(), token, "clip.mp4", source, {}, 0.6)
+        job = runner.store.add_job(video, "render")
+        runner.submit(job)
+        named[job.id] = f"{letter}{place}"
+    return named
+
+
+def names(named: dict[str, str], taken: list[JobRecord | None]) -> list[str]:
+    return [named[job.id] if job else "-" for job in taken]
+
+
+def test_one_worker_alternates_between_sessions(runner: JobRunner, short_clip: Path) -> None:
+    """Session a queues three jobs before b queues one: b's runs second, not last."""
+    jobs = queue_jobs(runner, short_clip, "aaab")
+    order = []
+    for _ in range(5):
+        job = runner._take()
+        order.append(job)
+        if job is not None:
+            runner._release(job)
+    assert names(jobs, order) == ["a0", "b3", "a1", "a2", "-"]
+
+
+def test_a_free_worker_serves_the_session_with_nothing_running(runner: JobRunner, short_clip: Path) -> None:
+    """With a's long job on one worker and two of a's queued before c's, the second worker takes c's."""
+    jobs = queue_jobs(runner, short_clip, "aabc")
+    first, second, third = runner._take(), runner._take(), runner._take()
+    assert names(jobs, [first, second, third]) == ["a0", "b2", "c3"]
+    runner._release(second)  # b finished; a's first job still runs, c's too
+    assert names(jobs, [runner._take()]) == ["a1"]
+
+
+def test_a_cancelled_queued_job_is_never_started(runner: JobRunner, short_clip: Path) -> None:
+    jobs = queue_jobs(runner, short_clip, "ab")
+    first = runner.store.job(next(iter(jobs)))
+    runner.cancel(first)
+    assert runner.store.job(first.id).state == "cancelled"
+    assert names(jobs, [runner._take(), runner._take()]) == ["b1", "-"]
+
+
+def test_a_job_past_the_time_limit_fails_naming_the_limit_and_keeps_nothing(
+    tmp_path: Path,
+    model_path: Path,
+    dog_clip: Path,
+    serve_app: Callable[[FastAPI], AbstractContextManager[str]],
+) -> None:
+    """The dog sample's 289 frames take far longer than 0.5 s to analyse on any machine."""
+    settings = Settings(data_dir=tmp_path / "server", model=str(model_path), device="cpu", max_job_s=0.5)
+    with serve_app(create_app(settings)) as url, httpx.Client(base_url=url, timeout=60) as client:
+        with dog_clip.open("rb") as file:
+            answer = client.post("/upload", files={"file": ("dog.mp4", file, "video/mp4")})
+        assert answer.status_code == 200, answer.text
+        job_id = answer.json()["analysis"]["id"]
+        deadline = time.monotonic() + 120
+        while (job := client.get(f"/jobs/{job_id}").json())["state"] in ("queued", "running"):
+            assert time.monotonic() < deadline, job
+            time.sleep(0.2)
+        assert job["state"] == "failed" and "max_job_s" in job["error"], job
+        assert not any(settings.analyses_dir.glob("*")), "a stopped analysis left a cache behind"
+        video = client.get(f"/videos/{answer.json()['video_id']}").json()
+        assert video["analysis"]["state"] == "failed"
