@@ -1,6 +1,7 @@
 """The live page in a real browser: Debian's Chromium sends a fake camera (a y4m cut from the dog
 sample) over WebRTC to a real server on a loopback port, clicks the woman, and gets focused frames back."""
 
+import asyncio
 import base64
 import time
 from collections.abc import Callable, Iterator
@@ -10,6 +11,7 @@ import cv2
 import httpx
 import numpy as np
 import pytest
+from aiortc import RTCPeerConnection, VideoStreamTrack
 
 from smartfocus.live.engine import LiveSettings
 from smartfocus.server.webrtc import LiveService, create_live_app
@@ -138,8 +140,36 @@ def test_browser_webcam_click_to_focus(live_server: str, fake_camera: Path) -> N
 
 def test_control_endpoints_refuse_bad_input(live_server: str) -> None:
     unknown = httpx.post(f"{live_server}/live/nope/select", json={"x": 1, "y": 1})
-    assert unknown.status_code == 404 and "no live session" in unknown.json()["detail"]
+    assert unknown.status_code == 404 and "no live session" in unknown.json()["error"]["message"]
     bad_offer = httpx.post(f"{live_server}/live/offer", json={"sdp": "v=0", "type": "answer"})
     assert bad_offer.status_code == 422
     page = httpx.get(f"{live_server}/live")
     assert page.status_code == 200 and "live.js" in page.text
+
+
+def test_an_offer_that_never_connects_is_hung_up_and_sessions_are_capped(model_path: Path, serve_app) -> None:
+    """A real aiortc peer sends its offer and walks away without applying the answer: the server hangs
+    it up after the connect timeout; past `max_sessions` offers get a 503."""
+
+    async def make_offer() -> dict:
+        peer = RTCPeerConnection()
+        peer.addTrack(VideoStreamTrack())
+        await peer.setLocalDescription(await peer.createOffer())
+        offer = {"sdp": peer.localDescription.sdp, "type": peer.localDescription.type}
+        await peer.close()
+        return offer
+
+    offer = asyncio.run(make_offer())
+    service = LiveService(SharedModel(str(model_path), "cpu"), connect_timeout_s=1.0, max_sessions=1)
+    with serve_app(create_live_app(service)) as url, httpx.Client(base_url=url, timeout=30) as client:
+        answer = client.post("/live/offer", json=offer)
+        assert answer.status_code == 200, answer.text
+        session = answer.json()["session"]
+        refused = client.post("/live/offer", json=offer)
+        assert refused.status_code == 503 and "live sessions" in refused.json()["error"]["message"]
+        deadline = time.monotonic() + 20
+        while client.get(f"/live/{session}/stats").status_code == 200:
+            assert time.monotonic() < deadline, "the abandoned session was never hung up"
+            time.sleep(0.2)
+        assert client.get(f"/live/{session}/stats").status_code == 404 and not service.sessions
+        assert client.post("/live/offer", json=offer).status_code == 200  # room again

@@ -75,7 +75,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     store = Store(settings.database)
     model = SharedModel(settings.model, settings.device)  # one detector for jobs, previews and /live
     state = Services(settings, store, model, JobRunner(store, settings, model), Previews(settings, model))
-    live = LiveService(model)  # webcam over WebRTC: /live
+    live = LiveService(  # webcam over WebRTC: /live
+        model, connect_timeout_s=settings.live_connect_timeout_s, max_sessions=settings.max_live_sessions
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -26,6 +26,8 @@ class Settings:
     job_workers: analyses and renders run at once; a free worker serves the session with the fewest
         jobs running first, so one session cannot starve the others.
     max_job_s: a job running longer than this is stopped and fails, keeping no output.
+    max_live_sessions, live_connect_timeout_s: webcam streams (/live) at once, and how long a peer
+        may take to connect (or to come back after dropping) before it is hung up.
     cors_origins: origins allowed to call the API from another page; empty means CORS stays off.
     allowed_hosts: Host headers answered besides the loopback names and the bound address (a
         DNS-rebinding page reaches a local server under a foreign name: refused).
@@ -41,6 +43,8 @@ class Settings:
     max_json_bytes: int = 1 << 20
     job_workers: int = 2
     max_job_s: float = 4 * 3600.0
+    max_live_sessions: int = 8
+    live_connect_timeout_s: float = 30.0
     cors_origins: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] = ()
     default_blur: float = DEFAULT_BLUR

@@ -35,6 +35,7 @@ from pydantic import BaseModel, Field
 
 from smartfocus.errors import SelectionError
 from smartfocus.live.engine import LiveEngine, LiveSettings
+from smartfocus.server.errors import install_error_handlers
 from smartfocus.vision.model import SharedModel
 
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
@@ -145,6 +146,7 @@ class _Session:
     engine: LiveEngine
     executor: ThreadPoolExecutor
     track: FocusTrack | None = None
+    watchdog: asyncio.Task[None] | None = None  # hangs up a peer that is not connected in time
 
 
 class LiveService:
@@ -153,11 +155,23 @@ class LiveService:
     The detector is the process' `SharedModel` (the server's jobs use the same one), loaded on the
     first offer if nothing loaded it before; everything else is per session. Call `close()` on
     shutdown to hang up every peer.
+
+    A peer that is not connected `connect_timeout_s` after its offer (it never completed the
+    handshake, or it dropped and did not come back) is hung up, so abandoned offers do not hold a
+    peer connection and a worker thread for ever; at most `max_sessions` run at once (503 beyond).
     """
 
-    def __init__(self, model: SharedModel, settings: LiveSettings | None = None) -> None:
+    def __init__(
+        self,
+        model: SharedModel,
+        settings: LiveSettings | None = None,
+        *,
+        connect_timeout_s: float = 30.0,
+        max_sessions: int = 8,
+    ) -> None:
         self.model = model
         self.settings = settings or LiveSettings()
+        self.connect_timeout_s, self.max_sessions = connect_timeout_s, max_sessions
         self.sessions: dict[str, _Session] = {}
         self.router = self._routes()
 
@@ -168,8 +182,25 @@ class LiveService:
     async def _hang_up(self, session_id: str) -> None:
         session = self.sessions.pop(session_id, None)
         if session is not None:
+            if session.watchdog is not None and session.watchdog is not asyncio.current_task():
+                session.watchdog.cancel()
             await session.pc.close()
             session.executor.shutdown(wait=False, cancel_futures=True)
+
+    def _watch(self, session_id: str) -> None:
+        """(Re)start the countdown that hangs the session up unless its peer is connected by then."""
+        session = self.sessions.get(session_id)
+        if session is None:
+            return
+        if session.watchdog is not None:
+            session.watchdog.cancel()
+
+        async def hang_up_unless_connected() -> None:
+            await asyncio.sleep(self.connect_timeout_s)
+            if session.pc.connectionState != "connected":
+                await self._hang_up(session_id)
+
+        session.watchdog = asyncio.get_running_loop().create_task(hang_up_unless_connected())
 
     def _session(self, session_id: str) -> _Session:
         session = self.sessions.get(session_id)
@@ -178,6 +209,10 @@ class LiveService:
         return session
 
     async def offer(self, offer: Offer) -> Answer:
+        if len(self.sessions) >= self.max_sessions:
+            raise HTTPException(
+                503, f"{self.max_sessions} live sessions are running, the most this server takes; try later"
+            )
         engine = LiveEngine(await asyncio.to_thread(self.model.segmenter), self.settings)
         session_id = uuid.uuid4().hex
         pc = RTCPeerConnection()
@@ -194,6 +229,8 @@ class LiveService:
         async def on_state() -> None:
             if pc.connectionState in ("failed", "closed"):
                 await self._hang_up(session_id)
+            elif pc.connectionState == "disconnected":  # it may come back: give it the same time
+                self._watch(session_id)
 
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type=offer.type))
@@ -206,6 +243,7 @@ class LiveService:
         except ValueError as error:  # aiortc's answer to a malformed SDP
             await self._hang_up(session_id)
             raise HTTPException(400, f"not a usable SDP offer: {error}") from error
+        self._watch(session_id)
         local = pc.localDescription
         return Answer(sdp=local.sdp, type=local.type, session=session_id)
 
@@ -279,5 +317,6 @@ def create_live_app(service: LiveService) -> FastAPI:
         await service.close()
 
     app = FastAPI(title="smartfocus live", lifespan=lifespan)
+    install_error_handlers(app)  # errors as {"error": {...}}, as on the full server
     app.include_router(service.router)
     return app
