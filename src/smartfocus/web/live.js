@@ -20,8 +20,13 @@ async function post(path, body) {
     body: JSON.stringify(body || {}),
   });
   const data = await response.json();
-  if (!response.ok) throw new Error(typeof data.detail === "string" ? data.detail : JSON.stringify(data.detail));
+  if (!response.ok) throw new Error(errorMessage(data));
   return data;
+}
+
+/** The server's `{"error": {"code", "message"}}` as one line. */
+function errorMessage(data) {
+  return data && data.error ? data.error.message : "the server refused the request";
 }
 
 async function start() {
@@ -44,7 +49,7 @@ async function start() {
       body: JSON.stringify({ sdp: pc.localDescription.sdp, type: pc.localDescription.type }),
     });
     const answer = await response.json();
-    if (!response.ok) throw new Error(answer.detail);
+    if (!response.ok) throw new Error(errorMessage(answer));
     session = answer.session;
     await pc.setRemoteDescription({ sdp: answer.sdp, type: answer.type });
     resetButton.disabled = false;
