@@ -338,6 +338,13 @@ def _add_serve(commands: argparse._SubParsersAction, model: argparse.ArgumentPar
         help="a job running longer is stopped and fails (default 240)",
     )
     serve.add_argument(
+        "--session-days",
+        type=_positive_float,
+        default=30.0,
+        metavar="DAYS",
+        help="a browser session unused this long is deleted with its videos and renders (default 30)",
+    )
+    serve.add_argument(
         "--allowed-host",
         action="append",
         default=[],
@@ -369,6 +376,7 @@ def _serve(args: argparse.Namespace) -> int:
         device=args.device,
         job_workers=args.job_workers,
         max_job_s=args.max_job_minutes * 60,
+        session_ttl_s=args.session_days * 86400,
     )
     overrides = {"data_dir": args.data_dir, "model": args.model}
     settings = replace(settings, **{key: value for key, value in overrides.items() if value is not None})

@@ -6,6 +6,9 @@ apps (or restart one on the same data folder) in one process.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -20,6 +23,7 @@ from smartfocus import __version__
 from smartfocus.server import upload
 from smartfocus.server.deps import SESSION_COOKIE, Services
 from smartfocus.server.errors import error_response, install_error_handlers, storage_fault
+from smartfocus.server.housekeeping import expire_sessions
 from smartfocus.server.jobs import JobRunner
 from smartfocus.server.previews import Previews
 from smartfocus.server.routers import jobs, plan, videos, web
@@ -28,8 +32,8 @@ from smartfocus.server.store import Store
 from smartfocus.server.webrtc import LiveService
 from smartfocus.vision.model import SharedModel
 
+log = logging.getLogger(__name__)
 ROUTERS = (web.router, videos.router, plan.router, jobs.router)
-SESSION_MAX_AGE_S = 365 * 24 * 3600
 SESSIONLESS = (
     "/health", "/docs", "/redoc", "/openapi.json", "/static-offline-docs/", "/web/", "/live", "/favicon.ico",
 )  # fmt: skip
@@ -79,13 +83,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         model, connect_timeout_s=settings.live_connect_timeout_s, max_sessions=settings.max_live_sessions
     )
 
+    async def keep_house() -> None:
+        while True:
+            await asyncio.sleep(settings.housekeeping_interval_s)
+            try:
+                await run_in_threadpool(expire_sessions, store, settings, state.previews)
+            except Exception:  # a full disk, say: try again next time
+                log.exception("housekeeping failed")
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         upload.remove_orphans(settings.videos_dir, store.video_ids())  # uploads cut off by a kill
         state.jobs.start()
+        housekeeping = asyncio.get_running_loop().create_task(keep_house())
         try:
             yield
         finally:
+            housekeeping.cancel()
             await live.close()
             await run_in_threadpool(state.jobs.stop)
             state.previews.close()
@@ -107,6 +121,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return await call_next(request)
         token = request.cookies.get(SESSION_COOKIE)
         issued = not store.session_exists(token)
+        touched = False
+        if not issued:
+            with contextlib.suppress(sqlite3.OperationalError):  # a full disk must not fail a read
+                touched = store.touch_session(token, min(3600.0, settings.session_ttl_s / 10))
         if issued and request.method in ("GET", "HEAD") and request.url.path != "/":
             # API reads need no session of their own (nothing is theirs yet): no row written, so
             # probes leave nothing behind and a full disk still answers them; the page gets its own
@@ -121,9 +139,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 return error_response(fault.status, fault.code, fault.message)
         request.state.session = token
         response = await call_next(request)
-        if issued:
+        if issued or touched:  # the cookie lasts as long as the session: renewed as it is used
             response.set_cookie(
-                SESSION_COOKIE, token, max_age=SESSION_MAX_AGE_S, httponly=True, samesite="strict"
+                SESSION_COOKIE, token, max_age=round(settings.session_ttl_s), httponly=True, samesite="strict"
             )
         return response
 

@@ -39,6 +39,13 @@ class Previews:
                 session.close()
             self._open.clear()
 
+    def forget(self, video_id: str) -> None:
+        """Close the video's session, if open (the video is being deleted)."""
+        with self._lock:
+            session = self._open.pop(video_id, None)
+        if session is not None:
+            session.close()
+
     def session(self, record: VideoRecord) -> FocusSession:
         with self._lock:
             session = self._open.get(record.id)

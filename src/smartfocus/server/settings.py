@@ -26,6 +26,8 @@ class Settings:
     job_workers: analyses and renders run at once; a free worker serves the session with the fewest
         jobs running first, so one session cannot starve the others.
     max_job_s: a job running longer than this is stopped and fails, keeping no output.
+    session_ttl_s: a browser session unused this long is forgotten with its videos, renders and
+        jobs (checked every `housekeeping_interval_s`); its cookie lasts as long.
     max_live_sessions, live_connect_timeout_s: webcam streams (/live) at once, and how long a peer
         may take to connect (or to come back after dropping) before it is hung up.
     cors_origins: origins allowed to call the API from another page; empty means CORS stays off.
@@ -43,6 +45,8 @@ class Settings:
     max_json_bytes: int = 1 << 20
     job_workers: int = 2
     max_job_s: float = 4 * 3600.0
+    session_ttl_s: float = 30 * 24 * 3600.0
+    housekeeping_interval_s: float = 600.0
     max_live_sessions: int = 8
     live_connect_timeout_s: float = 30.0
     cors_origins: tuple[str, ...] = ()
@@ -52,8 +56,9 @@ class Settings:
     def __post_init__(self) -> None:
         if self.job_workers < 1:
             raise ValueError(f"job_workers must be at least 1, got {self.job_workers}")
-        if self.max_job_s <= 0:
-            raise ValueError(f"max_job_s must be positive, got {self.max_job_s}")
+        for name in ("max_job_s", "session_ttl_s", "housekeeping_interval_s", "live_connect_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
 
     @property
     def database(self) -> Path:

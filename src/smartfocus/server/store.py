@@ -115,6 +115,40 @@ class Store:
         self._run("INSERT INTO sessions (id, created) VALUES (?, ?)", (token, time.time()))
         return token
 
+    def touch_session(self, token: str, every_s: float) -> bool:
+        """Note that `token` was used now, at most once every `every_s` (a no-op read otherwise);
+        whether it was noted."""
+        now = time.time()
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE sessions SET seen = ? WHERE id = ? AND COALESCE(seen, created) < ?",
+                (now, token, now - every_s),
+            )
+            return cursor.rowcount > 0
+
+    def expire_sessions(self, unused_since: float) -> list[str]:
+        """Forget the sessions unused since then (none with a job queued or running), with their
+        videos and jobs; the ids of the videos forgotten (their files are the caller's to remove)."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            expired = [
+                row["id"]
+                for row in self._db.execute(
+                    "SELECT id FROM sessions WHERE COALESCE(seen, created) < ? AND NOT EXISTS "
+                    "(SELECT 1 FROM jobs WHERE jobs.session = sessions.id AND state IN ('queued', 'running'))",
+                    (unused_since,),
+                )
+            ]
+            videos: list[str] = []
+            for token in expired:
+                videos += [
+                    r["id"] for r in self._db.execute("SELECT id FROM videos WHERE session = ?", (token,))
+                ]
+                self._db.execute("DELETE FROM jobs WHERE session = ?", (token,))
+                self._db.execute("DELETE FROM videos WHERE session = ?", (token,))
+                self._db.execute("DELETE FROM sessions WHERE id = ?", (token,))
+            return videos
+
     def session_exists(self, token: str | None) -> bool:
         return (
             bool(token) and is_id(token) and bool(self._run("SELECT 1 FROM sessions WHERE id = ?", (token,)))

@@ -1,0 +1,58 @@
+"""Sessions unused for `session_ttl_s` are forgotten with their files, on a real server."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+
+from smartfocus.server import Settings, create_app
+
+
+def upload_and_analyse(client: httpx.Client, clip: Path) -> str:
+    with clip.open("rb") as file:
+        answer = client.post("/upload", files={"file": ("clip.mp4", file, "video/mp4")})
+    assert answer.status_code == 200, answer.text
+    job_id = answer.json()["analysis"]["id"]
+    deadline = time.monotonic() + 120
+    while (job := client.get(f"/jobs/{job_id}").json()).get("state") in ("queued", "running"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.2)
+    assert job.get("state") == "done", job
+    return answer.json()["video_id"]
+
+
+def test_an_unused_session_expires_with_its_videos_and_a_used_one_stays(
+    tmp_path: Path,
+    model_path: Path,
+    short_clip: Path,
+    serve_app: Callable[[FastAPI], AbstractContextManager[str]],
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "server",
+        model=str(model_path),
+        device="cpu",
+        session_ttl_s=4.0,
+        housekeeping_interval_s=0.5,
+    )
+    with (
+        serve_app(create_app(settings)) as url,
+        httpx.Client(base_url=url, timeout=60) as idle,
+        httpx.Client(base_url=url, timeout=60) as busy,
+    ):
+        idle_video = upload_and_analyse(idle, short_clip)
+        busy_video = upload_and_analyse(busy, short_clip)
+        assert (settings.videos_dir / idle_video).is_dir()
+        deadline = time.monotonic() + 30
+        while (settings.videos_dir / idle_video).exists():  # busy keeps using the server meanwhile
+            assert time.monotonic() < deadline, "the unused session's video was never removed"
+            assert busy.get(f"/videos/{busy_video}").status_code == 200
+            time.sleep(0.3)
+        assert busy.get(f"/videos/{busy_video}").status_code == 200
+        assert (settings.videos_dir / busy_video / "source.mp4").is_file()
+        gone = idle.get(f"/videos/{idle_video}")
+        assert gone.status_code == 404 and gone.json()["error"]["code"] == "not_found"
