@@ -72,11 +72,18 @@ def run(url: str, args: argparse.Namespace, frame: int, x: float, y: float) -> N
         while client.get(f"/jobs/{job}").json()["state"] not in ("done", "failed", "cancelled"):
             time.sleep(0.1)
         analysed = time.perf_counter() - start
+        while (copy := client.get(f"/videos/{video_id}").json()["preview"])["state"] not in (
+            "done",
+            "failed",
+        ):
+            time.sleep(0.1)
+        copied = time.perf_counter() - start
         frames = video["info"]["frame_count"]
         print(f"clip: {args.clip.name} {video['info']['width']}x{video['info']['height']}, {frames} frames")
         print(
             f"upload + validation: {uploaded * 1000:.0f} ms; analysis done after {analysed:.1f} s "
-            f"({frames / (analysed - uploaded):.1f} frames/s, model load included)"
+            f"({frames / (analysed - uploaded):.1f} frames/s, model load included); the preview copy "
+            f"{copy['state']} after {copied:.1f} s (it runs beside the analysis)"
         )
 
         latencies = []

@@ -32,7 +32,7 @@ from typing import Literal, TypedDict, Unpack
 import cv2
 import numpy as np
 
-from smartfocus.errors import SelectionError
+from smartfocus.errors import MediaError, SelectionError
 from smartfocus.focus.follow import (
     FOLLOW_VERSION,
     FollowSettings,
@@ -54,6 +54,7 @@ from smartfocus.focus.timeline import (
     subject_identity,
     subject_label,
 )
+from smartfocus.media.proxy import preview_copy_steps
 from smartfocus.media.reader import VideoInfo, VideoReader
 from smartfocus.media.reader import open_video as open_reader
 from smartfocus.paths import smartfocus_home
@@ -79,8 +80,8 @@ class _FrameReaders:
     reader, which long passes (analysis, following, renders) hold under the session's lock. Opened
     on demand up to `size`; a read waits only while all of them are busy."""
 
-    def __init__(self, info: VideoInfo, size: int) -> None:
-        self._info, self._size = info, size
+    def __init__(self, path: Path, fps: float | None, size: int) -> None:
+        self._path, self._fps, self._size = path, fps, size
         self._idle: list[VideoReader] = []
         self._opened = 0
         self._closed = False
@@ -102,9 +103,8 @@ class _FrameReaders:
             if self._idle:
                 return self._idle.pop()
             self._opened += 1
-        try:  # the same source, decoded the same frame-exact way
-            fps = float(self._info.fps) if self._info.is_image_sequence else None
-            return open_reader(self._info.path, fps=fps)
+        try:
+            return open_reader(self._path, fps=self._fps)
         except BaseException:
             with self._ready:
                 self._opened -= 1
@@ -223,7 +223,12 @@ class FocusSession:
         self._successors: dict[int, int] | None = None  # re-linked tracklets, for hover masks
         self._timelines: OrderedDict[tuple[str, int, bool], FocusTimeline] = OrderedDict()
         self._lock = threading.RLock()  # the reader and the timeline cache
-        self._frames = _FrameReaders(reader.info, FRAME_READERS)
+        info = reader.info  # single frames come from the same source, decoded the same frame-exact way
+        self._frames = _FrameReaders(
+            info.path, float(info.fps) if info.is_image_sequence else None, FRAME_READERS
+        )
+        self._preview: _FrameReaders | None = None  # the seek-friendly copy, once there is one
+        self._preview_lock = threading.Lock()
 
     def __enter__(self) -> FocusSession:
         return self
@@ -234,6 +239,8 @@ class FocusSession:
     def close(self) -> None:
         """Close the reader; the session cannot be used afterwards (its caches on disk stay)."""
         self._frames.close()
+        if self._preview is not None:
+            self._preview.close()
         with self._lock:
             self._timelines.clear()
             self.reader.close()
@@ -367,6 +374,34 @@ class FocusSession:
         """Frame `index` as shot (BGR); safe beside long passes and other reads."""
         return self._frames.read(index)
 
+    def preview_copy_steps(self, output: str | os.PathLike[str]) -> Steps[Path]:
+        """Write the video's seek-friendly preview copy (`media.proxy`) to `output`, as steps."""
+        with self._lock:
+            return (yield from preview_copy_steps(self.reader, Path(output)))
+
+    def use_preview_copy(self, path: str | os.PathLike[str]) -> None:
+        """Show previews (`frame`, `preview`, thumbnails) from the copy at `path` (made by
+        `preview_copy_steps`), which seeks many times faster; what is rendered or segmented still
+        comes from the source. A copy that does not match the source frame for frame is refused."""
+        with self._preview_lock:  # not the session's lock, which long passes hold
+            if self._preview is not None:
+                return
+            with open_reader(Path(path)) as copy:
+                if len(copy) != self.frame_count or (copy.info.width, copy.info.height) != (
+                    self.info.width,
+                    self.info.height,
+                ):
+                    raise MediaError(f"{path} is not a preview copy of {self.info.path}")
+            self._preview = _FrameReaders(Path(path), None, FRAME_READERS)
+
+    @property
+    def has_preview_copy(self) -> bool:
+        return self._preview is not None
+
+    def preview(self, index: int) -> np.ndarray:
+        """Frame `index` to look at (BGR): from the preview copy when there is one, else as `read`."""
+        return (self._preview or self._frames).read(index)
+
     def state(self, plan: FocusPlan, index: int) -> FocusState:
         """What `plan` has in focus at frame `index`, and how strong the blur is there."""
         return self.timeline(plan).state(index)
@@ -375,8 +410,9 @@ class FocusSession:
         self, plan: FocusPlan, index: int, *, blur: float = DEFAULT_BLUR, refine: bool = True
     ) -> np.ndarray:
         """Frame `index` (BGR) with `plan`'s look: what the render writes there, without the
-        temporal smoothing a frame on its own has nothing to smooth against (a preview, a window)."""
-        image = self.read(index)
+        temporal smoothing a frame on its own has nothing to smooth against (a preview, a window);
+        from the preview copy when the session has one (`use_preview_copy`)."""
+        image = self.preview(index)
         timeline = self.timeline(plan) if plan.keyframes else None
         if timeline is None:
             return image
@@ -384,7 +420,7 @@ class FocusSession:
 
     def keyframe_thumbnail(self, keyframe: Keyframe) -> np.ndarray:
         """A square crop (BGR) around what a keyframe's first click picked, or around the click."""
-        image = self.read(keyframe.frame)
+        image = self.preview(keyframe.frame)
         if not keyframe.points:
             return cv2.resize(image, (96, 96), interpolation=cv2.INTER_AREA)
         x, y = keyframe.points[0]

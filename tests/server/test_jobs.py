@@ -8,6 +8,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from fastapi import FastAPI
 
@@ -92,3 +93,31 @@ def test_a_job_past_the_time_limit_fails_naming_the_limit_and_keeps_nothing(
         assert not any(settings.analyses_dir.glob("*")), "a stopped analysis left a cache behind"
         video = client.get(f"/videos/{answer.json()['video_id']}").json()
         assert video["analysis"]["state"] == "failed"
+
+
+def test_previews_come_from_the_seek_friendly_copy_once_its_job_is_done(
+    tmp_path: Path,
+    model_path: Path,
+    short_clip: Path,
+    serve_app: Callable[[FastAPI], AbstractContextManager[str]],
+) -> None:
+    settings = Settings(data_dir=tmp_path / "server", model=str(model_path), device="cpu")
+    app = create_app(settings)
+    with serve_app(app) as url, httpx.Client(base_url=url, timeout=60) as client:
+        with short_clip.open("rb") as file:
+            video_id = client.post("/upload", files={"file": ("clip.mp4", file, "video/mp4")}).json()[
+                "video_id"
+            ]
+        deadline = time.monotonic() + 120
+        while (video := client.get(f"/videos/{video_id}").json())["preview"]["state"] != "done":
+            assert time.monotonic() < deadline and video["preview"]["state"] in ("queued", "running"), video
+            time.sleep(0.2)
+        assert video["preview"]["done"] == video["preview"]["total"] == 45
+        frame = client.get("/frame", params={"video_id": video_id, "index": 30})
+        assert frame.status_code == 200 and frame.headers["content-type"] == "image/jpeg"
+        services = app.state.services
+        session = services.previews.session(
+            services.store.video(video_id, services.store.job(video["analysis"]["id"]).session)
+        )
+        assert session.has_preview_copy
+        assert np.abs(session.preview(30).astype(int) - session.read(30).astype(int)).mean() < 2.0

@@ -61,6 +61,7 @@ class VideoWriter:
         crf: int = 18,
         preset: str = "veryfast",
         colorspace: int = BT709,
+        gop: int | None = None,
     ) -> None:
         """Open the output.
 
@@ -73,6 +74,8 @@ class VideoWriter:
                 to AAC when mp4 cannot hold it), aligned so that its first video frame is at t=0; a
                 file without audio adds none.
             crf, preset: libx264 quality and speed.
+            gop: a keyframe every `gop` frames exactly and no B-frames, so any frame decodes after at
+                most `gop - 1` others (a file for seeking, `media.proxy`); None: x264's own choice.
             colorspace: the YUV matrix to tag and encode in (FFmpeg's AVColorSpace: 1 = BT.709,
                 5/6 = BT.601, 2 = unspecified, which players read as they read the source); pass the
                 source's (`VideoInfo.yuv420`) to keep its planes as they are.
@@ -113,8 +116,11 @@ class VideoWriter:
             self._video.pix_fmt = "yuv420p"
             self._video.codec_context.time_base = self._time_base
             options = {"crf": str(crf), "preset": preset}
-            if (params := repeatable_x264_params()) is not None:
-                options["x264-params"] = params  # see media/x264.py: the same frames, the same bytes
+            params = [] if gop is None else [f"keyint={gop}", f"min-keyint={gop}", "scenecut=0", "bframes=0"]
+            if (repeatable := repeatable_x264_params()) is not None:
+                params.append(repeatable)  # see media/x264.py: the same frames, the same bytes
+            if params:
+                options["x264-params"] = ":".join(params)
             self._video.codec_context.options = options
             context = self._video.codec_context
             context.colorspace = colorspace

@@ -180,6 +180,8 @@ class JobRunner:
     def _steps(self, job: JobRecord, session: FocusSession) -> Steps[object]:
         if job.kind == "analyse":
             return session.analysis_steps()
+        if job.kind == "preview":
+            return session.preview_copy_steps(self.settings.preview_copy(job.video_id))
         assert job.output is not None and job.plan is not None
         job.output.parent.mkdir(parents=True, exist_ok=True)
         blur = self.settings.default_blur if job.blur is None else job.blur

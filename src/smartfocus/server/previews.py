@@ -8,6 +8,7 @@ click or a scrub answers in milliseconds, and encodes what they give for HTTP.
 from __future__ import annotations
 
 import base64
+import logging
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -15,12 +16,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from smartfocus.errors import MediaError
 from smartfocus.focus.plan import FocusPlan
 from smartfocus.server.settings import Settings
 from smartfocus.server.store import VideoRecord
 from smartfocus.session import FocusSession, FrameObject, Selection, SelectMode, open_video
 from smartfocus.vision.model import SharedModel
 
+log = logging.getLogger(__name__)
 OPEN_VIDEOS = 4  # sessions kept open (each holds a decoder); older ones are closed
 JPEG_QUALITY = 85
 
@@ -55,7 +58,14 @@ class Previews:
                     _, old = self._open.popitem(last=False)
                     old.close()
             self._open.move_to_end(record.id)
-            return session
+        copy = self.settings.preview_copy(record.id)
+        if not session.has_preview_copy and copy.is_file():  # its preview job finished
+            try:
+                session.use_preview_copy(copy)
+            except MediaError:  # not a copy of this video after all: previews come from the source
+                log.warning("removing %s: not a preview copy of video %s", copy, record.id)
+                copy.unlink(missing_ok=True)
+        return session
 
     def frame_jpeg(self, record: VideoRecord, index: int, *, focused: bool, blur: float) -> bytes:
         """Frame `index` as JPEG: as shot, or with the video's plan applied (needs its analysis)."""

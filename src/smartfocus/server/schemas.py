@@ -134,7 +134,7 @@ JobStateName = Literal["queued", "running", "done", "failed", "cancelled"]
 class Job(BaseModel):
     id: str
     video_id: str
-    kind: Literal["analyse", "render"]
+    kind: Literal["analyse", "preview", "render"]
     state: JobStateName
     done: int
     total: int
@@ -178,6 +178,9 @@ class Video(BaseModel):
     info: VideoInfo
     plan: Plan
     analysis: Job | None
+    preview: Job | None = Field(
+        None, description="the seek-friendly copy previews come from once it is done (scrubbing gets fast)"
+    )
     render: Job | None = Field(description="the latest render, if any")
 
 

@@ -68,6 +68,10 @@ class Settings:
     def videos_dir(self) -> Path:
         return self.data_dir / "videos"
 
+    def preview_copy(self, video_id: str) -> Path:
+        """The video's seek-friendly copy for previews (`media.proxy`), written by its preview job."""
+        return self.videos_dir / video_id / "preview.mp4"
+
     @property
     def analyses_dir(self) -> Path:
         return self.data_dir / "analyses"

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from smartfocus.focus.plan import FocusPlan
 
-JobKind = Literal["analyse", "render"]
+JobKind = Literal["analyse", "preview", "render"]  # preview: the seek-friendly copy (media.proxy)
 JobState = Literal["queued", "running", "done", "failed", "cancelled"]
 FINISHED: frozenset[str] = frozenset({"done", "failed", "cancelled"})
 

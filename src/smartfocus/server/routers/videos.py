@@ -75,6 +75,7 @@ async def upload_video(request: Request, services: ServicesDep, session: Session
     )
     job = services.store.add_job(record, "analyse")
     services.jobs.submit(job)
+    services.jobs.submit(services.store.add_job(record, "preview"))  # scrubbing gets fast when it is done
     return UploadResponse(video_id=video_id, info=VideoInfo(**info), analysis=Job.of(job))
 
 
@@ -84,11 +85,13 @@ def get_video(video_id: str, services: ServicesDep, session: SessionDep) -> Vide
     video = owned_video(services.store, video_id, session)
     analysis = services.store.latest_job(video.id, "analyse")
     render = services.store.latest_job(video.id, "render")
+    preview = services.store.latest_job(video.id, "preview")
     return Video(
         video_id=video.id,
         info=VideoInfo(**{**video.info, "filename": video.filename}),
         plan=Plan.of(video),
         analysis=Job.of(analysis) if analysis else None,
+        preview=Job.of(preview) if preview else None,
         render=Job.of(render) if render else None,
     )
 
