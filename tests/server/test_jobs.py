@@ -121,3 +121,36 @@ def test_previews_come_from_the_seek_friendly_copy_once_its_job_is_done(
         )
         assert session.has_preview_copy
         assert np.abs(session.preview(30).astype(int) - session.read(30).astype(int)).mean() < 2.0
+
+
+def test_plans_past_the_keyframe_limit_are_refused_and_change_nothing(
+    tmp_path: Path,
+    model_path: Path,
+    short_clip: Path,
+    serve_app: Callable[[FastAPI], AbstractContextManager[str]],
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "server", model=str(model_path), device="cpu", max_plan_keyframes=2
+    )
+    with serve_app(create_app(settings)) as url, httpx.Client(base_url=url, timeout=60) as client:
+        with short_clip.open("rb") as file:
+            answer = client.post("/upload", files={"file": ("clip.mp4", file, "video/mp4")}).json()
+        video_id, job_id = answer["video_id"], answer["analysis"]["id"]
+        deadline = time.monotonic() + 120
+        while client.get(f"/jobs/{job_id}").json()["state"] != "done":
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        woman = {"video_id": video_id, "x": 360.0, "y": 380.0}
+        for frame in (0, 20):
+            assert client.post("/select", json={**woman, "frame": frame, "mode": "add"}).status_code == 200
+        before = client.get("/plan", params={"video_id": video_id}).json()
+        third = client.post("/select", json={**woman, "frame": 40, "mode": "add"})
+        assert third.status_code == 413 and third.json()["error"]["code"] == "plan_too_large", third.text
+        assert "max_plan_keyframes" in third.json()["error"]["message"]
+        again = client.post("/select", json={**woman, "frame": 20, "mode": "focus"})  # replaces one: fine
+        assert again.status_code == 200, again.text
+        keyframes = [{"frame": f, "action": "add", "points": [[360, 380]]} for f in (0, 10, 20)]
+        put = client.put("/plan", json={"video_id": video_id, "keyframes": keyframes})
+        assert put.status_code == 413 and put.json()["error"]["code"] == "plan_too_large"
+        after = client.get("/plan", params={"video_id": video_id}).json()
+        assert len(after["keyframes"]) == len(before["keyframes"]) == 2

@@ -71,6 +71,17 @@ def owned_job(store: Store, job_id: str, session_token: str) -> JobRecord:
     return job
 
 
+def within_plan_limit(settings: Settings, keyframes: int) -> None:
+    """Refuse (413) a plan with more keyframes than the server applies in one edit."""
+    if keyframes > settings.max_plan_keyframes:
+        raise ApiError(
+            413,
+            "plan_too_large",
+            f"a plan holds at most {settings.max_plan_keyframes} keyframes on this server "
+            f"(max_plan_keyframes); this one would hold {keyframes}",
+        )
+
+
 def analysed(store: Store, video: VideoRecord) -> None:
     """Refuse (409) what needs the analysis while it is still running, or when it failed."""
     job = store.latest_job(video.id, "analyse")

@@ -23,6 +23,8 @@ class Settings:
     max_frames, max_pixels, max_duration_s: an upload with more frames, more pixels per frame or a
         longer duration is refused (413) before any work starts on it; one job analyses it all.
     max_json_bytes: the largest JSON request body (uploads have their own limit).
+    max_plan_keyframes: keyframes one plan may hold: each new subject is followed through the whole
+        clip when the plan is applied (seconds each), so this bounds the work of one edit.
     job_workers: analyses and renders run at once; a free worker serves the session with the fewest
         jobs running first, so one session cannot starve the others.
     max_job_s: a job running longer than this is stopped and fails, keeping no output.
@@ -43,6 +45,7 @@ class Settings:
     max_pixels: int = 3840 * 2160
     max_duration_s: float = 3600.0
     max_json_bytes: int = 1 << 20
+    max_plan_keyframes: int = 100
     job_workers: int = 2
     max_job_s: float = 4 * 3600.0
     session_ttl_s: float = 30 * 24 * 3600.0

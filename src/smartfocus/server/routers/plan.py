@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
-from smartfocus.server.deps import Services, ServicesDep, SessionDep, analysed, owned_video
+from smartfocus.server.deps import Services, ServicesDep, SessionDep, analysed, owned_video, within_plan_limit
 from smartfocus.server.errors import ApiError, not_found
 from smartfocus.server.schemas import ErrorBody, Plan, PlanUpdate, Strip, StripRun
 from smartfocus.server.store import VideoRecord
@@ -53,6 +53,7 @@ def put_plan(body: PlanUpdate, services: ServicesDep, session: SessionDep) -> Pl
                 "reload it and edit again",
             )
         plan = video.plan if body.keyframes is None else body.focus_plan()
+        within_plan_limit(services.settings, len(plan.keyframes))
         if plan.keyframes and plan != video.plan:
             analysed(services.store, video)
             services.previews.session(video).timeline(plan)  # raises when a click picks nothing

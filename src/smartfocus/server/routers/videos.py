@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from smartfocus.focus.plan import FocusPlan
 from smartfocus.server import upload
-from smartfocus.server.deps import ServicesDep, SessionDep, analysed, owned_video
+from smartfocus.server.deps import ServicesDep, SessionDep, analysed, owned_video, within_plan_limit
 from smartfocus.server.errors import ApiError
 from smartfocus.server.previews import mask_url
 from smartfocus.server.schemas import (
@@ -26,6 +26,7 @@ from smartfocus.server.schemas import (
     VideoRef,
 )
 from smartfocus.server.store import new_id
+from smartfocus.session import apply_click
 
 router = APIRouter(tags=["videos"], responses={404: {"model": ErrorBody}, 422: {"model": ErrorBody}})
 
@@ -148,6 +149,8 @@ def select(body: SelectRequest, services: ServicesDep, session: SessionDep) -> S
     analysed(services.store, video)
     with services.edits.lock(video.id):  # applies to the plan as the previous edit left it
         video = owned_video(services.store, video.id, session)
+        clicked = apply_click(video.plan, body.frame, body.x, body.y, body.mode)  # cheap: no resolving
+        within_plan_limit(services.settings, len(clicked.keyframes))
         picked = services.previews.select(video, body.frame, body.x, body.y, body.mode)
         services.store.set_plan(video.id, picked.plan, video.blur)
         updated = owned_video(services.store, video.id, session)
