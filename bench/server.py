@@ -128,9 +128,24 @@ def run(url: str, args: argparse.Namespace, frame: int, x: float, y: float) -> N
         ]
         begin = time.perf_counter()
         answer = client.put("/plan", json={"video_id": video_id, "keyframes": keyframes}, timeout=1800)
+        answered = time.perf_counter() - begin
+        state = "applied"
+        if answer.status_code == 202:  # prepared by a job: wait for it, and time a plain frame meanwhile
+            waits = []
+            while (job := client.get(f"/jobs/{answer.json()['id']}").json())["state"] in (
+                "queued",
+                "running",
+            ):
+                start = time.perf_counter()
+                client.get("/frame", params={"video_id": video_id, "index": len(waits) % frames})
+                waits.append((time.perf_counter() - start) * 1000)
+                time.sleep(0.2)
+            state = (
+                f"job {job['state']}; GET /frame meanwhile {percentiles(waits)} ms" if waits else job["state"]
+            )
         print(
-            f"PUT /plan with {len(keyframes)} keyframes at ({x:g}, {y:g}): {time.perf_counter() - begin:.1f} s "
-            f"(HTTP {answer.status_code})"
+            f"PUT /plan with {len(keyframes)} keyframes at ({x:g}, {y:g}): answered in {answered * 1000:.0f} ms "
+            f"(HTTP {answer.status_code}), plan in place after {time.perf_counter() - begin:.1f} s ({state})"
         )
         client.post("/reset", json={"video_id": video_id})
 

@@ -157,3 +157,30 @@ def test_frames_are_read_while_a_long_pass_holds_the_session(swing: Path, model_
         assert not waiting
         reads = [future.result() for future in futures]
         assert all(np.array_equal(a, b) for a, b in zip(reads, [*expected, expected[0]], strict=True))
+
+
+def test_timeline_steps_report_each_keyframe_and_stop_when_closed(
+    swing: Path, model_path: Path, tmp_path: Path
+) -> None:
+    """The steps give the timeline `timeline` gives; closed after the first report they stop, and a
+    click that picks nothing raises from the steps as from `timeline`."""
+    plan = FocusPlan().focus(0, SWING_CLICK).add(30, (120.0, 400.0))  # the girl, then the ground's region
+    with open_video(swing, model=model_path, region_cache_dir=tmp_path / "closed") as session:
+        session.analyse()
+        steps = session.timeline_steps(plan)
+        assert next(steps) == (0, 2)
+        steps.close()  # the thread stops before its next subject; nothing is kept
+        assert not session.has_timeline(plan)
+    with open_video(swing, model=model_path, region_cache_dir=tmp_path / "full") as session:
+        reports = []
+        steps = session.timeline_steps(plan)
+        try:
+            while True:
+                reports.append(next(steps))
+        except StopIteration as end:
+            timeline = end.value
+        assert reports[-1] == (2, 2) and [done for done, _ in reports] == sorted(done for done, _ in reports)
+        assert session.has_timeline(plan) and session.timeline(plan) is timeline
+        np.testing.assert_array_equal(timeline.state(40).matte, session.state(plan, 40).matte)
+        with pytest.raises(SelectionError, match="past the video's last frame"):
+            list(session.timeline_steps(FocusPlan().focus(99, SWING_CLICK)))

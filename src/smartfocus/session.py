@@ -22,12 +22,13 @@ the reader and the timeline cache are used under one lock, the image math runs o
 from __future__ import annotations
 
 import os
+import queue
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypedDict, Unpack
+from typing import Literal, TypedDict, TypeVar, Unpack
 
 import cv2
 import numpy as np
@@ -69,6 +70,7 @@ from smartfocus.vision.propagate import RegionSettings, segment_on_grid, track_r
 from smartfocus.vision.region import ClickSegmenter, Point, RegionTrack, click_segmenter, region_cache_path
 from smartfocus.vision.segment import AnalysisSettings, analysis_settings
 
+T = TypeVar("T")
 SelectMode = Literal["focus", "add", "exclude", "refine"]
 SELECT_MODES: tuple[SelectMode, ...] = ("focus", "add", "exclude", "refine")
 TIMELINES_KEPT = 4  # plans resolved and kept warm: the page's current plan and a few undo steps
@@ -280,10 +282,12 @@ class FocusSession:
         transition_seconds: float = DEFAULT_TRANSITION_S,
         any_object: bool = False,
         progress: Progress | None = None,
+        _each_subject: Callable[[bool], None] | None = None,
     ) -> FocusTimeline:
         """The plan resolved against the analysis (kept for the last few plans). A click on no
         detected object focuses on the region under it (segmented and followed through the clip,
         cached on disk; `progress` reports that pass); `any_object` treats every click so.
+        `timeline_steps` does the same as steps, for plans with many subjects to follow.
 
         Raises:
             SelectionError: a click that picks nothing, a keyframe past the end.
@@ -299,15 +303,76 @@ class FocusSession:
                     analysis,
                     plan,
                     transition_frames=frames,
-                    regions=lambda f, p, e: self.region(f, p, e, grid=analysis.grid, progress=progress),
+                    regions=_counted(
+                        lambda f, p, e: self.region(f, p, e, grid=analysis.grid, progress=progress),
+                        _each_subject,
+                    ),
                     click_region=self._click_region,
                     any_object=any_object,
-                    follow=self.followed,
+                    follow=_counted(self.followed, _each_subject),
                 )
                 while len(self._timelines) > TIMELINES_KEPT:
                     self._timelines.popitem(last=False)
             self._timelines.move_to_end(key)
             return self._timelines[key]
+
+    def has_timeline(
+        self, plan: FocusPlan, *, transition_seconds: float = DEFAULT_TRANSITION_S, any_object: bool = False
+    ) -> bool:
+        """Whether `timeline(plan)` answers at once (the plan was resolved lately, e.g. an undo)."""
+        frames = max(1, round(transition_seconds * float(self.info.fps)))
+        return (plan.to_json(), frames, any_object) in self._timelines
+
+    def timeline_steps(
+        self, plan: FocusPlan, *, transition_seconds: float = DEFAULT_TRANSITION_S, any_object: bool = False
+    ) -> Steps[FocusTimeline]:
+        """`timeline` as steps (analysing first if needed): (subjects followed, keyframes) as each
+        keyframe's subjects are followed through the clip (seconds each, cached on disk after);
+        closing the steps stops before the next subject.
+
+        The timeline is built on a thread of its own because its subjects are followed from inside
+        its constructor, where no step can be yielded; this generator relays the thread's reports.
+        """
+        yield from self.analysis_steps()
+        total = max(1, len(plan.keyframes))
+        reports: queue.Queue[bool] = queue.Queue()  # True: one more subject followed; False: finished
+        stop = threading.Event()
+        outcome: dict[str, object] = {}
+
+        def each_subject(finished: bool) -> None:
+            if stop.is_set():
+                raise _Stopped
+            if finished:
+                reports.put(True)
+
+        def resolve() -> None:
+            try:
+                outcome["timeline"] = self.timeline(
+                    plan,
+                    transition_seconds=transition_seconds,
+                    any_object=any_object,
+                    _each_subject=each_subject,
+                )
+            except BaseException as error:  # re-raised below, in the caller's thread
+                outcome["error"] = error
+            finally:
+                reports.put(False)
+
+        thread = threading.Thread(target=resolve, name="smartfocus-timeline", daemon=True)
+        thread.start()
+        followed = 0
+        try:
+            yield 0, total
+            while reports.get():
+                followed += 1
+                yield min(followed, total - 1), total
+        finally:
+            stop.set()
+            thread.join()
+        if isinstance(error := outcome.get("error"), BaseException):
+            raise error
+        yield total, total
+        return outcome["timeline"]  # type: ignore[return-value]
 
     def select(
         self, plan: FocusPlan, frame: int, x: float, y: float, mode: SelectMode = "focus"
@@ -571,6 +636,25 @@ class FocusSession:
         if self._fingerprint is None:
             self._fingerprint = video_fingerprint(self.info.path)
         return self._fingerprint
+
+
+class _Stopped(Exception):
+    """`timeline_steps` was closed while its thread was following subjects."""
+
+
+def _counted(provider: T, each: Callable[[bool], None] | None) -> T:
+    """`provider` (a follower or region provider), calling `each(False)` before and `each(True)`
+    after every call it answers (the hook may raise to stop before the next subject's work)."""
+    if each is None:
+        return provider
+
+    def counted(*args: object, **kwargs: object) -> object:
+        each(False)
+        answer = provider(*args, **kwargs)  # type: ignore[operator]
+        each(True)
+        return answer
+
+    return counted  # type: ignore[return-value]
 
 
 def open_video(

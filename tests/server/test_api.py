@@ -158,6 +158,39 @@ def test_select_on_nothing_is_a_clear_422_and_keeps_the_plan(client: httpx.Clien
     assert client.get("/plan", params={"video_id": video_id}).json() == before
 
 
+def test_a_new_plan_is_prepared_by_a_job_and_applied_when_it_is_done(
+    live_server: Any, client: httpx.Client, analysed: dict
+) -> None:
+    """PUT /plan with subjects never followed before answers at once with a job (202); the plan
+    becomes the video's when the job is done. What can be refused at once (a click outside the
+    picture) is a 422 before any job."""
+    video_id = analysed["video_id"]
+    client.post("/reset", json={"video_id": video_id})
+    before = client.get("/plan", params={"video_id": video_id}).json()
+    keyframes = [
+        {"frame": 3, "action": "focus", "points": [list(WOMAN)]},
+        {"frame": 30, "action": "add", "points": [list(DOG_30)]},
+    ]
+    answer = client.put("/plan", json={"video_id": video_id, "keyframes": keyframes, "blur": 0.8})
+    assert answer.status_code == 202, answer.text
+    job = answer.json()
+    assert job["kind"] == "plan" and job["state"] in ("queued", "running")
+    updates = follow(live_server, client, job["id"])
+    assert updates[-1]["state"] == "done", updates[-1]
+    assert updates[-1]["done"] == updates[-1]["total"] == 2  # one step per keyframe
+    plan = client.get("/plan", params={"video_id": video_id}).json()
+    assert [(k["frame"], k["action"]) for k in plan["keyframes"]] == [(3, "focus"), (30, "add")]
+    assert plan["blur"] == 0.8 and plan["version"] > before["version"]
+    preview = client.get("/frame", params={"video_id": video_id, "index": 31, "focused": 1})
+    assert preview.status_code == 200 and preview.headers["content-type"] == "image/jpeg"
+    outside = client.put(
+        "/plan", json={"video_id": video_id, "keyframes": [{"frame": 0, "points": [[5000, 10]]}]}
+    )
+    assert outside.status_code == 422 and "outside" in outside.json()["error"]["message"]
+    assert client.get("/plan", params={"video_id": video_id}).json() == plan
+    client.post("/reset", json={"video_id": video_id})
+
+
 def test_select_on_an_undetected_thing_focuses_the_region_there(client: httpx.Client, analysed: dict) -> None:
     """Like the CLI: no flag, a click where the detector found nothing follows the region under it."""
     video_id = analysed["video_id"]

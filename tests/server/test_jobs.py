@@ -12,7 +12,10 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 
+from smartfocus.errors import SmartfocusError
+from smartfocus.focus.plan import FocusPlan, Keyframe
 from smartfocus.server import Settings, create_app
+from smartfocus.server.edits import PlanEdits
 from smartfocus.server.jobs import JobRunner
 from smartfocus.server.store import JobRecord, Store, new_id
 from smartfocus.vision.model import SharedModel
@@ -22,7 +25,7 @@ from smartfocus.vision.model import SharedModel
 def runner(tmp_path: Path, model_path: Path) -> JobRunner:
     """A runner over a real store whose workers are not started: the test picks jobs itself."""
     settings = Settings(data_dir=tmp_path, model=str(model_path), device="cpu")
-    return JobRunner(Store(settings.database), settings, SharedModel(settings.model, "cpu"))
+    return JobRunner(Store(settings.database), settings, SharedModel(settings.model, "cpu"), PlanEdits())
 
 
 def queue_jobs(runner: JobRunner, source: Path, sessions: str) -> dict[str, str]:
@@ -154,3 +157,22 @@ def test_plans_past_the_keyframe_limit_are_refused_and_change_nothing(
         assert put.status_code == 413 and put.json()["error"]["code"] == "plan_too_large"
         after = client.get("/plan", params={"video_id": video_id}).json()
         assert len(after["keyframes"]) == len(before["keyframes"]) == 2
+
+
+def test_a_plan_job_is_not_applied_over_keyframes_changed_meanwhile(
+    runner: JobRunner, short_clip: Path
+) -> None:
+    """The click made while the plan was being prepared is kept; the job says why it did not apply."""
+    store = runner.store
+    video = store.add_video(new_id(), store.new_session(), "clip.mp4", short_clip, {}, 0.6)
+    prepared = FocusPlan((Keyframe(frame=0, points=((360.0, 380.0),)),))
+    job = store.add_job(video, "plan", plan=prepared, base_plan=video.plan)
+    clicked = FocusPlan((Keyframe(frame=9, points=((100.0, 100.0),)),))
+    store.set_plan(video.id, clicked, 0.6)  # a click while the job ran
+    with pytest.raises(SmartfocusError, match="another edit changed the keyframes"):
+        runner._apply_plan(store.job(job.id))
+    assert store.video(video.id, video.session).plan == clicked
+    store.set_plan(video.id, FocusPlan(), 0.3)  # the click undone: the base again; a blur change is fine
+    runner._apply_plan(store.job(job.id))
+    applied = store.video(video.id, video.session)
+    assert applied.plan == prepared and applied.blur == 0.3

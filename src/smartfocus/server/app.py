@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from smartfocus import __version__
 from smartfocus.server import upload
 from smartfocus.server.deps import SESSION_COOKIE, Services
+from smartfocus.server.edits import PlanEdits
 from smartfocus.server.errors import error_response, install_error_handlers, storage_fault
 from smartfocus.server.housekeeping import expire_sessions
 from smartfocus.server.jobs import JobRunner
@@ -78,7 +79,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings.videos_dir.mkdir(parents=True, exist_ok=True)
     store = Store(settings.database)
     model = SharedModel(settings.model, settings.device)  # one detector for jobs, previews and /live
-    state = Services(settings, store, model, JobRunner(store, settings, model), Previews(settings, model))
+    edits = PlanEdits()  # the request handlers' and the plan jobs' edits, one at a time per video
+    state = Services(
+        settings, store, model, JobRunner(store, settings, model, edits), Previews(settings, model), edits
+    )
     live = LiveService(  # webcam over WebRTC: /live
         model, connect_timeout_s=settings.live_connect_timeout_s, max_sessions=settings.max_live_sessions
     )

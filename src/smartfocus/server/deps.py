@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from smartfocus.server.edits import PlanEdits
 from smartfocus.server.errors import ApiError, not_found
 from smartfocus.server.jobs import JobRunner
 from smartfocus.server.previews import Previews
@@ -16,19 +16,6 @@ from smartfocus.server.store import JobRecord, Store, VideoRecord, is_id
 from smartfocus.vision.model import SharedModel
 
 SESSION_COOKIE = "smartfocus_session"
-
-
-class PlanEdits:
-    """One lock per video for read-modify-write edits of its plan: concurrent clicks each apply to
-    the plan the one before left, so none is lost (the slow part, resolving a click, runs inside)."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
-
-    def lock(self, video_id: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(video_id, threading.Lock())
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,9 @@ import time
 from collections import Counter
 
 from smartfocus.errors import SmartfocusError
+from smartfocus.focus.plan import FocusPlan
 from smartfocus.progress import Steps
+from smartfocus.server.edits import PlanEdits
 from smartfocus.server.errors import public_message, storage_fault
 from smartfocus.server.previews import open_session
 from smartfocus.server.settings import Settings
@@ -47,8 +49,8 @@ class _TimeLimit(Exception):
 class JobRunner:
     """Runs queued jobs on `Settings.job_workers` threads; `submit` and `cancel` are safe from any thread."""
 
-    def __init__(self, store: Store, settings: Settings, model: SharedModel) -> None:
-        self.store, self.settings, self.model = store, settings, model
+    def __init__(self, store: Store, settings: Settings, model: SharedModel, edits: PlanEdits) -> None:
+        self.store, self.settings, self.model, self.edits = store, settings, model, edits
         self._queued: list[JobRecord] = []  # in submission order
         self._running: Counter[str] = Counter()  # jobs running, by session
         self._served: dict[str, int] = {}  # by session: when (in jobs started) it last had one started
@@ -146,6 +148,8 @@ class JobRunner:
                 if job.kind == "analyse":  # also when it came from the cache
                     frames = session.frame_count
                     self.store.update_job(job.id, done=frames, total=frames)
+                if job.kind == "plan":
+                    self._apply_plan(job)
         except JobCancelled:
             self.store.update_job(job.id, state="cancelled", note="cancelled; no output was kept")
         except _Shutdown:
@@ -182,10 +186,28 @@ class JobRunner:
             return session.analysis_steps()
         if job.kind == "preview":
             return session.preview_copy_steps(self.settings.preview_copy(job.video_id))
+        if job.kind == "plan":
+            assert job.plan is not None
+            return session.timeline_steps(job.plan)
         assert job.output is not None and job.plan is not None
         job.output.parent.mkdir(parents=True, exist_ok=True)
         blur = self.settings.default_blur if job.blur is None else job.blur
         return session.render_steps(job.output, job.plan, blur=blur)
+
+    def _apply_plan(self, job: JobRecord) -> None:
+        """A plan job's plan becomes the video's, if no other edit changed the keyframes first (that
+        edit, made on the plan this one would replace, would be lost); a blur change is no conflict."""
+        assert job.plan is not None
+        with self.edits.lock(job.video_id):
+            video = self.store.video(job.video_id, job.session)
+            if video is None:
+                raise SmartfocusError("the video was deleted")
+            if video.plan.keyframes != (job.base_plan or FocusPlan()).keyframes:
+                raise SmartfocusError(
+                    "another edit changed the keyframes while this plan was being prepared, so it was not "
+                    "applied (that edit would have been lost): reload the plan and send it again"
+                )
+            self.store.set_plan(video.id, job.plan, video.blur if job.blur is None else job.blur)
 
     def _iterate(self, job: JobRecord, steps: Steps[object]) -> None:
         """Run `steps`, writing progress now and then; closing them on a cancel, a shutdown or when

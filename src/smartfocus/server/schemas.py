@@ -134,7 +134,7 @@ JobStateName = Literal["queued", "running", "done", "failed", "cancelled"]
 class Job(BaseModel):
     id: str
     video_id: str
-    kind: Literal["analyse", "preview", "render"]
+    kind: Literal["analyse", "preview", "render", "plan"]
     state: JobStateName
     done: int
     total: int

@@ -19,7 +19,8 @@ from typing import Any, Literal
 
 from smartfocus.focus.plan import FocusPlan
 
-JobKind = Literal["analyse", "preview", "render"]  # preview: the seek-friendly copy (media.proxy)
+JobKind = Literal["analyse", "preview", "render", "plan"]  # preview: the seek-friendly copy (media.proxy)
+# plan: a PUT /plan whose subjects take long to follow, applied when they are
 JobState = Literal["queued", "running", "done", "failed", "cancelled"]
 FINISHED: frozenset[str] = frozenset({"done", "failed", "cancelled"})
 
@@ -38,7 +39,11 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_by_video ON jobs (video_id, created);
 """
 # Columns added after the first release, for databases made before them: (table, column, type).
-_ADDED_COLUMNS = (("jobs", "started", "REAL"), ("sessions", "seen", "REAL"))
+_ADDED_COLUMNS = (
+    ("jobs", "started", "REAL"),
+    ("sessions", "seen", "REAL"),
+    ("jobs", "base_plan", "TEXT"),
+)
 
 
 def new_id() -> str:
@@ -79,6 +84,7 @@ class JobRecord:
     created: float
     updated: float
     started: float | None  # when it last started running
+    base_plan: FocusPlan | None  # a plan job's: the plan it replaces (it is applied only onto that one)
 
     @property
     def finished(self) -> bool:
@@ -201,13 +207,14 @@ class Store:
         plan: FocusPlan | None = None,
         blur: float | None = None,
         output_dir: Path | None = None,
+        base_plan: FocusPlan | None = None,
     ) -> JobRecord:
         """A queued job; a render's file will be `output_dir/<job id>.mp4`."""
         job_id, now = new_id(), time.time()
         output = output_dir / f"{job_id}.mp4" if output_dir else None
         self._run(
-            "INSERT INTO jobs (id, video_id, session, kind, state, plan, blur, output, created, updated)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO jobs (id, video_id, session, kind, state, plan, blur, output, created, updated, base_plan)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (
                 job_id,
                 video.id,
@@ -219,6 +226,7 @@ class Store:
                 str(output) if output else None,
                 now,
                 now,
+                base_plan.to_json() if base_plan else None,
             ),
         )
         return self.job(job_id)  # type: ignore[return-value]
@@ -283,4 +291,5 @@ def _job(row: sqlite3.Row) -> JobRecord:
         created=row["created"],
         updated=row["updated"],
         started=row["started"],
+        base_plan=FocusPlan.from_json(row["base_plan"]) if row["base_plan"] else None,
     )

@@ -452,10 +452,7 @@ function restore(from, to) {
     const keyframes = from.pop();
     try {
       const current = state.plan;
-      state.plan = await api("/plan", {
-        method: "PUT",
-        body: { video_id: state.videoId, keyframes, version: current.version },
-      });
+      state.plan = await putKeyframes(keyframes, current.version);
       to.push(current.keyframes);
       state.highlight = null;
       renderPlan();
@@ -467,6 +464,19 @@ function restore(from, to) {
     updateHistory();
   });
 }
+/** PUT /plan with new keyframes; the plan it leaves. A plan whose subjects the server has not
+ * followed lately comes back as a job (202): its progress shows on the badge until it is applied. */
+async function putKeyframes(keyframes, version) {
+  const answer = await api("/plan", { method: "PUT", body: { video_id: state.videoId, keyframes, version } });
+  if (answer.kind !== "plan") return answer;
+  const job = await followJob(answer.id, (update) => {
+    badge(`Preparing the focus… ${update.done}/${update.total || keyframes.length}`, { sticky: true });
+  });
+  el.badge.hidden = true;
+  if (job.state !== "done") throw new Error(job.error || `preparing the focus ${job.state}`);
+  return api(`/plan?video_id=${state.videoId}`);
+}
+
 const undo = () => restore(state.undo, state.redo);
 const redo = () => restore(state.redo, state.undo);
 el.undo.addEventListener("click", undo);

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
+from fastapi.responses import JSONResponse
 
+from smartfocus.focus.plan import FocusPlan
 from smartfocus.server.deps import Services, ServicesDep, SessionDep, analysed, owned_video, within_plan_limit
 from smartfocus.server.errors import ApiError, not_found
-from smartfocus.server.schemas import ErrorBody, Plan, PlanUpdate, Strip, StripRun
+from smartfocus.server.schemas import ErrorBody, Job, Plan, PlanUpdate, Strip, StripRun
 from smartfocus.server.store import VideoRecord
 
 router = APIRouter(tags=["plan"], responses={404: {"model": ErrorBody}, 422: {"model": ErrorBody}})
@@ -36,12 +38,24 @@ def get_strips(video_id: str, services: ServicesDep, session: SessionDep) -> lis
     ]
 
 
-@router.put("/plan", response_model=Plan)
-def put_plan(body: PlanUpdate, services: ServicesDep, session: SessionDep) -> Plan:
+@router.put(
+    "/plan",
+    response_model=Plan,
+    responses={
+        202: {"model": Job, "description": "the plan is being prepared by this job"},
+        409: {"model": ErrorBody},
+    },
+)
+def put_plan(body: PlanUpdate, services: ServicesDep, session: SessionDep) -> Plan | JSONResponse:
     """Replace the keyframes and/or the blur. Without `keyframes` only the blur changes (what a
     slider sends, so it never overwrites a click in flight); with `version`, the edit applies only
-    to that version of the plan and answers 409 `plan_conflict` when another edit came first. A plan
-    whose clicks pick nothing is refused and nothing changes."""
+    to that version of the plan and answers 409 `plan_conflict` when another edit came first.
+
+    A plan whose subjects were resolved lately (an undo, a redo) applies at once (200, the plan).
+    Any other plan with keyframes is a job (202, the job): each new subject is followed through the
+    clip first (seconds each), and the plan becomes the video's when that is done, unless another
+    edit came first (the job then fails and says so) or a click picks nothing (the job fails with
+    the reason); either way the plan stays as it was until then."""
     video = owned_video(services.store, body.video_id, session)
     with services.edits.lock(video.id):
         video = owned_video(services.store, video.id, session)
@@ -56,7 +70,11 @@ def put_plan(body: PlanUpdate, services: ServicesDep, session: SessionDep) -> Pl
         within_plan_limit(services.settings, len(plan.keyframes))
         if plan.keyframes and plan != video.plan:
             analysed(services.store, video)
-            services.previews.session(video).timeline(plan)  # raises when a click picks nothing
+            _check_clicks(video, plan)  # what can be refused at once is, before any job starts
+            if not services.previews.session(video).has_timeline(plan):
+                job = services.store.add_job(video, "plan", plan=plan, blur=body.blur, base_plan=video.plan)
+                services.jobs.submit(job)
+                return JSONResponse(Job.of(job).model_dump(), status_code=202)
         services.store.set_plan(video.id, plan, video.blur if body.blur is None else body.blur)
         return Plan.of(owned_video(services.store, video.id, session))
 
@@ -85,6 +103,25 @@ def keyframe_thumbnail(
     analysed(services.store, video)
     jpeg = services.previews.keyframe_thumbnail(video, index)
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+
+def _check_clicks(video: VideoRecord, plan: FocusPlan) -> None:
+    """Refuse (422) keyframes past the last frame and clicks outside the picture."""
+    frames, width, height = video.info["frame_count"], video.info["width"], video.info["height"]
+    for keyframe in plan.keyframes:
+        if keyframe.frame >= frames:
+            raise ApiError(
+                422,
+                "invalid_selection",
+                f"keyframe at frame {keyframe.frame} is past the last frame {frames - 1}",
+            )
+        for x, y in (*keyframe.points, *keyframe.exclude):
+            if not (0 <= x < width and 0 <= y < height):
+                raise ApiError(
+                    422,
+                    "invalid_selection",
+                    f"the click at ({x:g}, {y:g}) on frame {keyframe.frame} is outside the {width}x{height} picture",
+                )
 
 
 def _with_keyframe(services: Services, video_id: str, index: int, session: str) -> VideoRecord:
