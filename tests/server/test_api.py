@@ -325,6 +325,18 @@ def test_a_damaged_upload_fails_without_showing_server_paths(
         if frame.status_code != 200:
             messages.append(frame.json()["error"]["message"])
     assert any("could not be decoded" in m for m in messages), messages  # it did fail, and says why
+    deadline = time.monotonic() + 120  # the preview job decodes the whole file: it says where it is damaged
+    while (preview := client.get(f"/videos/{answer['video_id']}").json()["preview"])["state"] in (
+        "queued",
+        "running",
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert preview["state"] == "failed" and "the video is damaged" in preview["error"], preview
+    assert f"of its {CLIP_FRAMES} frames cannot be decoded (frames " in preview["error"]
+    assert (
+        "upload it again" in preview["error"] and str(live_server.settings.data_dir) not in preview["error"]
+    )
     assert all(str(live_server.settings.data_dir) not in m and "source.mp4" not in m for m in messages)
     assert all("the uploaded video" in m for m in messages if m)
 

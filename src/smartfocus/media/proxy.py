@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+from smartfocus.errors import MediaError
 from smartfocus.media.reader import VideoReader
 from smartfocus.media.writer import VideoWriter
 from smartfocus.media.yuv import BT709
@@ -42,8 +43,32 @@ def preview_copy_steps(reader: VideoReader, output: Path) -> Steps[Path]:
     )
     frames = reader.yuv_frames() if planar else reader.frames()
     total = len(reader)
-    with writer, contextlib.closing(frames):
-        for index, frame in frames:
-            writer.write(frame)
-            yield index + 1, total
-        return writer.close()
+    try:
+        with writer, contextlib.closing(frames):
+            for index, frame in frames:
+                writer.write(frame)
+                yield index + 1, total
+            return writer.close()
+    except MediaError:  # a frame does not decode: say which do not, all of them, and what to do
+        missing = reader.missing_frames()
+        if not missing:
+            raise
+        raise MediaError(damage_report(missing, total)) from None
+
+
+def damage_report(missing: list[int], total: int) -> str:
+    """What a user needs to hear about a damaged file: which frames, and what to do."""
+    runs: list[list[int]] = []
+    for index in missing:
+        if runs and index == runs[-1][1] + 1:
+            runs[-1][1] = index
+        else:
+            runs.append([index, index])
+    shown = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs[:5]) + (
+        ", ..." if len(runs) > 5 else ""
+    )
+    return (
+        f"the video is damaged: {len(missing)} of its {total} frames cannot be decoded (frames {shown}); "
+        "re-export it from the original, or repair it with ffmpeg -i IN -c:v libx264 -c:a aac OUT.mp4, "
+        "and upload it again"
+    )

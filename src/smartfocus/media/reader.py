@@ -61,6 +61,8 @@ class _FrameSource(Protocol):
 
     def read_yuv(self, index: int, yuv: YuvColour) -> Yuv420Frame: ...
 
+    def missing_frames(self) -> list[int]: ...
+
     def close(self) -> None: ...
 
 
@@ -124,6 +126,11 @@ class VideoReader:
             return
         for index, image in self.frames(start, stop):
             yield index, cv2.resize(image, size, interpolation=interpolation)
+
+    def missing_frames(self) -> list[int]:
+        """The frames that cannot be decoded (a damaged file), in one pass over the whole video:
+        what to tell a user whose file fails somewhere in the middle."""
+        return self._source.missing_frames()
 
     def _checked(self, index: int) -> int:
         if not 0 <= index < self.info.frame_count:
@@ -318,6 +325,15 @@ class _FileSource:
                 "re-export the video"
             )
         return frame
+
+    def missing_frames(self) -> list[int]:
+        seen = set()
+        if self._decode_to(0) is not None:  # positioned on frame 0; then decode straight on
+            seen.add(0)
+            assert self._decoded is not None
+            seen.update(position for position, _ in self._decoded)
+        self._decoded = None  # the next read seeks afresh
+        return sorted(set(range(len(self._index.pts))) - seen)
 
     def close(self) -> None:
         self._decoded = None
@@ -523,6 +539,15 @@ class _SequenceSource:
 
     def read_yuv(self, index: int, yuv: YuvColour) -> Yuv420Frame:
         return Yuv420Frame.from_bgr(self.read(index), yuv)
+
+    def missing_frames(self) -> list[int]:
+        missing = []
+        for index in range(len(self._files)):
+            try:
+                self.read(index)
+            except MediaError:
+                missing.append(index)
+        return missing
 
     def close(self) -> None:
         pass
