@@ -1,0 +1,111 @@
+"""The torch compositor backend makes the OpenCV compositor's frames, on real footage and real masks."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from smartfocus.focus.selection import select_instance
+from smartfocus.focus.timeline import FocusState
+from smartfocus.media import open_video
+from smartfocus.media.yuv import Yuv420Frame
+from smartfocus.render.compositor import LensSettings
+from smartfocus.render.frame import FocusedFrame, finish_frame, prepare_frame, stabilise
+from smartfocus.render.matte import MatteStabilizer
+from smartfocus.vision.segment import AnalysisSettings, FrameTracker
+
+torch = pytest.importorskip("torch")
+
+DOG, WALKER = (612, 466), (360, 380)  # on frame 0 of the dog clip (bench/engine.py's clicks)
+FRAMES = 6
+# Per frame: blur strength, and whether a rack focus from the walker to the dog is half-way there.
+LOOKS = [(1.0, False), (1.0, False), (0.6, False), (1.0, True), (0.03, False), (0.0, False)]
+DEVICES = [
+    "cpu",
+    pytest.param(
+        "cuda",
+        marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine"),
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def dog_frames(dog_clip: Path, segmenter) -> tuple[list[Yuv420Frame], list[FocusState]]:
+    """The clip's first frames as the render decodes them, with the real model's masks of the dog
+    (followed by track id) and of the walker, as a focus timeline would give them."""
+    settings = AnalysisSettings()
+    with open_video(dog_clip) as reader:
+        frames = [frame for _, frame in reader.yuv_frames(0, FRAMES)]
+        size = (reader.info.width, reader.info.height)
+    tracker = FrameTracker(segmenter, settings, size)
+    grid = tracker.grid[::-1]
+    found = tracker.update_batch([frame.resized_bgr(grid) for frame in frames])
+    names = segmenter.class_names
+    dog, walker = (
+        found[0].track_ids[select_instance(found[0], *click, size, names)] for click in (DOG, WALKER)
+    )
+    states = []
+    for instances, (strength, racking) in zip(found, LOOKS, strict=True):
+        masks = {}
+        for name, track in (("dog", dog), ("walker", walker)):
+            row = instances.index_of(int(track))
+            assert row is not None, f"the {name} is lost in the first frames"
+            masks[name] = instances.masks[row].astype(np.float32)
+        matte = 0.5 * masks["dog"] + 0.5 * masks["walker"] if racking else masks["dog"]
+        states.append(FocusState(matte, masks["dog"], strength))
+    return frames, states
+
+
+def _opencv(frames: list[Yuv420Frame], states: list[FocusState], lens: LensSettings) -> list[FocusedFrame]:
+    """What a render's `FocusStream` makes of the frames with the OpenCV backend."""
+    stabilizer = MatteStabilizer()
+    focused = []
+    for frame, state in zip(frames, states, strict=True):
+        prepared = prepare_frame(frame, state)
+        focused.append(finish_frame(prepared, lens, stabilise(prepared, stabilizer)))
+    return focused
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_torch_backend_matches_opencv_on_real_frames(dog_frames, device: str) -> None:
+    """Both backends run the same steps with the same weights (resizes, box filters, tables) and
+    round to bytes at the same points; what differs is float arithmetic (OpenCV's fixed-point 8-bit
+    resizes, summation order, the guided filter's 3x3 inverse). That flips a rounding now and then,
+    by one level, at each byte stage a pixel passes: the working-size blur, its upsampling and the
+    blend (3 levels at most, and 3 measured). At the matte's edge a float difference in the matte
+    (up to ~0.075 measured, where the guided filter's covariance is nearly singular) weighs sharp against blurred, so a pixel with a large sharp-to-blur contrast
+    there can move a little more: the bound is 4 levels, and 1 for all but 0.1% of the values.
+    The mean must stay below 1 level (~0.09 measured); matte differences are bounded likewise.
+    """
+    from smartfocus.render.torch_backend import TorchCompositor, TorchStabilizer
+
+    frames, states = dog_frames
+    lens = LensSettings(1.0)
+    expected = _opencv(frames, states, lens)
+    compositor = TorchCompositor(device)
+    got = compositor.focus(frames, states, lens, stabilizer=TorchStabilizer(compositor))
+    for index, (want, have) in enumerate(zip(expected, got, strict=True)):
+        difference = np.abs(want.image.data.astype(np.int16) - have.image.data.astype(np.int16))
+        where = f"frame {index} (strength {states[index].strength}) on {device}"
+        assert difference.mean() < 1.0, where
+        assert difference.max() <= 4, where
+        assert np.percentile(difference, 99.9) <= 1, where
+        assert np.abs(want.subject_half - have.subject_half).mean() < 1e-3, where
+    assert got[-1].image is frames[-1]  # strength 0: the frame itself, as from the OpenCV backend
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_batches_and_the_stabiliser_carry_over(dog_frames, device: str) -> None:
+    """A render's stream in batches of 2 makes what one batch of all frames makes: the stabiliser's
+    state carries from batch to batch in frame order."""
+    from smartfocus.render.torch_backend import TorchCompositor, TorchStabilizer
+
+    frames, states = dog_frames
+    lens = LensSettings(0.8)
+    compositor = TorchCompositor(device)
+    whole = compositor.focus(frames, states, lens, stabilizer=TorchStabilizer(compositor))
+    streamed = list(compositor.stream(iter(enumerate(frames)), states.__getitem__, lens, batch=2))
+    assert [index for index, _ in streamed] == list(range(FRAMES))
+    for one, other in zip(whole, (focused for _, focused in streamed), strict=True):
+        np.testing.assert_allclose(one.subject_half, other.subject_half, atol=1e-5)
+        assert np.abs(one.image.data.astype(np.int16) - other.image.data.astype(np.int16)).max() <= 1
