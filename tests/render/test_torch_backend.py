@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -109,3 +110,53 @@ def test_batches_and_the_stabiliser_carry_over(dog_frames, device: str) -> None:
     for one, other in zip(whole, (focused for _, focused in streamed), strict=True):
         np.testing.assert_allclose(one.subject_half, other.subject_half, atol=1e-5)
         assert np.abs(one.image.data.astype(np.int16) - other.image.data.astype(np.int16)).max() <= 1
+
+
+def test_auto_picks_torch_only_for_a_cuda_device() -> None:
+    from smartfocus.render.torch_backend import TorchCompositor, pick_compositor
+
+    assert pick_compositor("cpu") is None  # OpenCV: the faster one on a CPU
+    assert pick_compositor("cpu", "opencv") is None
+    forced = pick_compositor("cpu", "torch")
+    assert isinstance(forced, TorchCompositor) and forced.device.type == "cpu"
+    if torch.cuda.is_available():
+        assert pick_compositor("cuda:0").device.type == "cuda"
+    with pytest.raises(ValueError, match="unknown compositor"):
+        pick_compositor("cpu", "metal")
+
+
+class _Timeline:
+    """The one thing a render asks of a focus timeline: each frame's state."""
+
+    def __init__(self, states: list[FocusState]) -> None:
+        self.states = states
+
+    def state(self, index: int) -> FocusState:
+        return self.states[index]
+
+
+def test_a_render_with_the_torch_backend_writes_the_opencv_render(
+    dog_clip: Path, dog_frames, cut_clip, tmp_path: Path
+) -> None:
+    """Through `render_steps` (decode, composite, encode, mattes): the videos agree to within what
+    the compositors do (x264 sees slightly different frames), and the mattes to within a level."""
+    from smartfocus.render.job import render_video
+    from smartfocus.render.torch_backend import TorchCompositor
+
+    clip = cut_clip(dog_clip, tmp_path / "cut.mp4", FRAMES, (1280, 720))
+    timeline = _Timeline(dog_frames[1])
+    decoded = {}
+    for name, compositor in (("opencv", None), ("torch", TorchCompositor("cpu"))):
+        with open_video(clip) as reader:
+            output = render_video(
+                reader, tmp_path / f"{name}.mp4", timeline, LensSettings(1.0),
+                matte_dir=tmp_path / name, compositor=compositor,
+            )  # fmt: skip
+        with open_video(output) as reader:
+            decoded[name] = np.stack([frame for _, frame in reader.frames()]).astype(np.int16)
+    assert np.abs(decoded["opencv"] - decoded["torch"]).mean() < 1.0
+    for index in range(FRAMES):
+        mattes = [
+            cv2.imread(str(tmp_path / name / f"{index:05d}.png"), cv2.IMREAD_GRAYSCALE) for name in decoded
+        ]
+        assert np.abs(mattes[0].astype(int) - mattes[1]).mean() < 1.0

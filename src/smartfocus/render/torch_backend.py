@@ -39,8 +39,28 @@ from smartfocus.render.frame import FocusedFrame
 if TYPE_CHECKING:
     import torch
 
+COMPOSITORS = ("auto", "opencv", "torch")  # "auto": torch on a CUDA device, OpenCV on the CPU
 DEFAULT_BATCH = 8  # frames per transfer: enough to keep a GPU busy, little memory (~11 MB at 720p)
 BLEND_EPS = 1e-5  # cv2.blendLinear divides by w1 + w2 + 1e-5
+
+
+def pick_compositor(device: str | None, compositor: str = "auto") -> TorchCompositor | None:
+    """The compositor a render on `device` uses: None for the OpenCV one.
+
+    "auto" takes torch where the device (resolved like the model's: `vision.model.resolve_device`)
+    is a CUDA GPU, and OpenCV on the CPU, where it is the faster; "torch" forces this backend on
+    any device (on the CPU: for tests and benches), "opencv" the OpenCV one.
+    """
+    if compositor not in COMPOSITORS:
+        raise ValueError(f"unknown compositor {compositor!r}; use one of {', '.join(COMPOSITORS)}")
+    if compositor == "opencv":
+        return None
+    from smartfocus.vision.model import resolve_device
+
+    resolved = resolve_device(device)
+    if compositor == "auto" and not resolved.startswith("cuda"):
+        return None
+    return TorchCompositor(resolved)
 
 
 @lru_cache(maxsize=64)
