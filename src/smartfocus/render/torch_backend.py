@@ -20,8 +20,9 @@ are exactly zero), and fixed shapes keep the GPU from waiting on the CPU for cro
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import lru_cache, partial
 from typing import TYPE_CHECKING
 
@@ -144,25 +145,37 @@ class TorchCompositor:
         *,
         refine: bool = True,
         stabilizer: TorchStabilizer | None = None,
+        timings: dict[str, float] | None = None,
     ) -> list[FocusedFrame[Yuv420Frame]]:
-        """`focus_frame` of each frame (same size and colour, in frame order with `stabilizer`)."""
+        """`focus_frame` of each frame (same size and colour, in frame order with `stabilizer`).
+
+        `timings` (a bench's profile) gets the seconds of each stage added to it: "upload",
+        "refine" (refinement and stabilisation), "blur", "blend", "download". Each stage then waits
+        for the device at its end, which a render does not.
+        """
         first = frames[0]
         if any(f.data.shape != first.data.shape or f.colour != first.colour for f in frames):
             raise ValueError("a batch of frames must share one size and colour")
+        stage = _Stages(self, timings)
+        strengths = [lens.strength * state.strength for state in states]
         with self._on_stream():
-            data = self._upload("frames", np.stack([f.data for f in frames]))
-            planes = _Planes(data, first.colour)
-            half_bgr = self._half_bgr(planes)
-            subject, racks = self._mattes(planes, half_bgr, states, refine)
-            if stabilizer is not None:
-                subject = stabilizer.update_batch(subject)
-            mattes = subject.clone()
-            for row, rack in racks.items():
-                mattes[row] = rack
-            strengths = [lens.strength * state.strength for state in states]
-            out = self._composite(planes, half_bgr, mattes, strengths)
-            host_out = self._download("out", out)
-            host_subject = self._download("subject", subject)
+            with stage("upload"):
+                planes = _Planes(self._upload([f.data for f in frames]), first.colour)
+            with stage("refine"):
+                half_bgr = self._half_bgr(planes)
+                subject, racks = self._mattes(planes, half_bgr, states, refine)
+                if stabilizer is not None:
+                    subject = stabilizer.update_batch(subject)
+                mattes = subject.clone()
+                for row, rack in racks.items():
+                    mattes[row] = rack
+            with stage("blur"):
+                blurred_y, blurred_c, fade = self._blur(planes, half_bgr, mattes, strengths)
+            with stage("blend"):
+                out = self._blend_planes(planes, blurred_y, blurred_c, mattes, fade)
+            with stage("download"):
+                host_out = self._download("out", out)
+                host_subject = self._download("subject", subject)
         results = []
         for row, (frame, strength) in enumerate(zip(frames, strengths, strict=True)):
             image = frame if strength == 0.0 else Yuv420Frame(host_out[row].copy(), frame.colour)
@@ -174,12 +187,15 @@ class TorchCompositor:
     def _on_stream(self) -> AbstractContextManager[object]:
         return self.torch.cuda.stream(self._stream) if self._stream is not None else nullcontext()
 
-    def _upload(self, name: str, array: np.ndarray) -> torch.Tensor:
-        """`array` on the device: through a pinned buffer on a GPU (an asynchronous copy)."""
+    def _upload(self, arrays: list[np.ndarray]) -> torch.Tensor:
+        """The uint8 `arrays` stacked on the device: through a pinned buffer on a GPU (an
+        asynchronous copy)."""
         if not self.cuda:
-            return self.torch.from_numpy(array)
-        host = self._pinned_buffer(name, array.shape, self.torch.from_numpy(array).dtype)
-        host.numpy()[...] = array
+            return self.torch.from_numpy(np.stack(arrays))
+        host = self._pinned_buffer("frames", (len(arrays), *arrays[0].shape), self.torch.uint8)
+        staged = host.numpy()
+        for row, array in enumerate(arrays):
+            staged[row] = array
         return host.to(self.device, non_blocking=True)
 
     def _download(self, name: str, tensor: torch.Tensor) -> np.ndarray:
@@ -319,10 +335,11 @@ class TorchCompositor:
         matte = _smoothstep(cv_matte.CONTRAST_LOW, cv_matte.CONTRAST_HIGH, _apply(coeffs, half_bgr))
         return matte * self.resize(peak, half, cv2.INTER_LINEAR)
 
-    def _composite(
+    def _blur(
         self, planes: _Planes, half_bgr: torch.Tensor, matte_half: torch.Tensor, strengths: list[float]
-    ) -> torch.Tensor:
-        """`compositor.composite_yuv` of the batch: (B, H * 3 / 2, W) uint8."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`compositor.composite_yuv`'s blurred background, as luma and chroma planes, and each
+        frame's fade (how much of the blur is shown)."""
         torch = self.torch
         shape = (planes.size[1], planes.size[0])
         radii = [s * cv_lens.max_radius(shape) for s in strengths]
@@ -335,9 +352,21 @@ class TorchCompositor:
         small = _to_u8(self._transform(small_bgr, colour._to_yuv_matrix(c.colorspace, c.full_range)))
         blurred_y = _to_u8(self.resize(small[:, 0], planes.size, cv2.INTER_CUBIC))
         blurred_c = _to_u8(self.resize(small[:, 1:], planes.half, cv2.INTER_CUBIC))
+        return blurred_y, blurred_c, fade
+
+    def _blend_planes(
+        self,
+        planes: _Planes,
+        blurred_y: torch.Tensor,
+        blurred_c: torch.Tensor,
+        matte_half: torch.Tensor,
+        fade: torch.Tensor,
+    ) -> torch.Tensor:
+        """`compositor.composite_yuv`'s blend of sharp and blurred planes: (B, H * 3 / 2, W) uint8."""
+        torch = self.torch
         chroma = _blend(blurred_c, torch.stack([planes.cb, planes.cr], 1), matte_half[:, None], fade[:, None])
         luma = _blend(blurred_y, planes.y, self.resize(matte_half, planes.size, cv2.INTER_LINEAR), fade)
-        out = torch.cat([luma, chroma.reshape(len(strengths), -1, planes.size[0])], dim=1)
+        out = torch.cat([luma, chroma.reshape(len(luma), -1, planes.size[0])], dim=1)
         return out.to(torch.uint8)
 
     def _to_linear_small(
@@ -404,6 +433,25 @@ class TorchCompositor:
         steps = cv_lens._ENCODE_STEPS
         scaled = (lin * ((steps - 1) / cv_lens.HIGHLIGHT_GAIN) + 0.5).clamp(0, steps - 1)
         return self.table("encode", cv_lens.encode_lut())[scaled.long()]
+
+
+class _Stages:
+    """`with stages("name"):` adds the block's seconds to `timings["name"]`, the device waited for
+    at its end; does nothing without `timings`."""
+
+    def __init__(self, compositor: TorchCompositor, timings: dict[str, float] | None) -> None:
+        self.compositor, self.timings = compositor, timings
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        if self.timings is None:
+            yield
+            return
+        start = time.perf_counter()
+        yield
+        if self.compositor.cuda:
+            self.compositor.torch.cuda.synchronize(self.compositor.device)
+        self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
 
 
 class _Planes:
