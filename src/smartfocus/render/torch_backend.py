@@ -401,19 +401,26 @@ class TorchCompositor:
         return self._encode(blurred[:, :3] / blurred[:, 3:].clamp(min=1e-12))
 
     def _disc_blur(self, image: torch.Tensor, radii: list[float]) -> torch.Tensor:
-        """`lens.disc_blur` with each frame's own disc, as one grouped convolution (zero borders)."""
+        """`lens.disc_blur` with each frame's own disc, as one grouped convolution (zero borders).
+
+        In float64: cuDNN may run float32 convolutions in TF32 (10-bit mantissas), which would move
+        the blur by levels; the working-size images are small enough for the double precision.
+        """
         kernels = [cv_lens.disc_kernel(r) for r in radii]
         size = max(k.shape[0] for k in kernels)
-        stacked = np.zeros((len(kernels), size, size), np.float32)
+        stacked = np.zeros((len(kernels), size, size), np.float64)
         for row, k in enumerate(kernels):  # smaller discs centred in zeros: the same filter
             pad = (size - k.shape[0]) // 2
             stacked[row, pad : pad + k.shape[0], pad : pad + k.shape[0]] = k
         batch, channels, h, w = image.shape
         weight = self.torch.as_tensor(stacked, device=self.device).repeat_interleave(channels, 0)[:, None]
         out = self.torch.nn.functional.conv2d(
-            image.reshape(1, batch * channels, h, w), weight, padding=size // 2, groups=batch * channels
+            image.reshape(1, batch * channels, h, w).double(),
+            weight,
+            padding=size // 2,
+            groups=batch * channels,
         )
-        return out.reshape(batch, channels, h, w)
+        return out.reshape(batch, channels, h, w).float()
 
     def _fill_holes(self, blurred: torch.Tensor) -> torch.Tensor:
         """`lens._fill_holes` (push-pull) of (B, C, h, w)."""
