@@ -19,7 +19,9 @@ are exactly zero), and fixed shapes keep the GPU from waiting on the CPU for cro
 
 from __future__ import annotations
 
+import ctypes
 import itertools
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -56,12 +58,27 @@ def pick_compositor(device: str | None, compositor: str = "auto") -> TorchCompos
         raise ValueError(f"unknown compositor {compositor!r}; use one of {', '.join(COMPOSITORS)}")
     if compositor == "opencv":
         return None
-    from smartfocus.vision.model import resolve_device
+    from smartfocus.vision.model import DEVICE_ENV, resolve_device
+
+    requested = device or os.environ.get(DEVICE_ENV)
+    if compositor == "auto" and (requested == "cpu" or (requested is None and not _cuda_driver())):
+        return None  # decided without importing torch (seconds): a CPU re-render needs none of it
 
     resolved = resolve_device(device)
     if compositor == "auto" and not resolved.startswith("cuda"):
         return None
     return TorchCompositor(resolved)
+
+
+def _cuda_driver() -> bool:
+    """Whether the CUDA driver library loads: without it torch finds no GPU either."""
+    for name in ("libcuda.so.1", "nvcuda.dll"):
+        try:
+            ctypes.CDLL(name)
+        except OSError:
+            continue
+        return True
+    return False
 
 
 @lru_cache(maxsize=64)
