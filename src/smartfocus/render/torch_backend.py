@@ -6,11 +6,12 @@ copied to the device once (through pinned memory, on its own CUDA stream), refin
 blurred and blended there, and copied back once. On a CPU the OpenCV path stays the faster one;
 this backend runs there too, so CI checks it against OpenCV (`tests/render/test_torch_backend.py`).
 
-Every resize and box filter is a pair of matrices (rows, columns) made by running OpenCV's own
-resize or box filter on an identity matrix: OpenCV's fractional area weights, bicubic taps and
-BORDER_REFLECT have no exact torch equivalent, and this way each step weighs pixels as the OpenCV
-path does. Where OpenCV works on 8 or 16-bit images the result is rounded the same way, so the two
-backends differ by float rounding only (well under a level on average).
+Each step weighs pixels as the OpenCV one does: whole-factor area shrinks are average pooling,
+bilinear and bicubic resizes torch's interpolation (the same taps as OpenCV's), box filters average
+pools over a BORDER_REFLECT mirror, and what torch has no equivalent for (OpenCV's fractional area
+weights, resizes by a factor) is a pair of matrices made by running OpenCV's own resize on an
+identity matrix. Where OpenCV works on 8 or 16-bit images the result is rounded the same way, so
+the two backends differ by float rounding only (well under a level on average).
 
 The guided filter runs over the whole frame rather than a crop around the subject: outside the
 crop the OpenCV path leaves exact zeros, which the whole-frame filter also gives there (its inputs
@@ -179,7 +180,7 @@ class TorchCompositor:
             with stage("upload"):
                 planes = _Planes(self._upload([f.data for f in frames]), first.colour)
             with stage("refine"):
-                half_bgr = self._half_bgr(planes)
+                half_bgr, y_half = self._half_bgr(planes)
                 subject, racks = self._mattes(planes, half_bgr, states, refine)
                 if stabilizer is not None:
                     subject = stabilizer.update_batch(subject)
@@ -187,7 +188,7 @@ class TorchCompositor:
                 for row, rack in racks.items():
                     mattes[row] = rack
             with stage("blur"):
-                blurred_y, blurred_c, fade = self._blur(planes, half_bgr, mattes, strengths)
+                blurred_y, blurred_c, fade = self._blur(planes, half_bgr, y_half, mattes, strengths)
             with stage("blend"):
                 out = self._blend_planes(planes, blurred_y, blurred_c, mattes, fade)
             with stage("download"):
@@ -301,14 +302,13 @@ class TorchCompositor:
 
     # ---------- the steps ----------
 
-    def _half_bgr(self, planes: _Planes) -> torch.Tensor:
-        """`Yuv420Frame.half_bgr` of the batch: (B, 3, H/2, W/2) float holding uint8 values."""
+    def _half_bgr(self, planes: _Planes) -> tuple[torch.Tensor, torch.Tensor]:
+        """`Yuv420Frame.half_bgr` of the batch, (B, 3, H/2, W/2), and the luma it averaged 2x2,
+        (B, H/2, W/2): floats holding uint8 values."""
         y_half = _to_u8(self.resize(planes.y, planes.half, cv2.INTER_AREA))
-        planes.y_half = y_half
         yuv = self.torch.stack([y_half, planes.cb, planes.cr], dim=1)
-        return _to_u8(
-            self._transform(yuv, colour._to_bgr_matrix(planes.colour.colorspace, planes.colour.full_range))
-        )
+        matrix = colour._to_bgr_matrix(planes.colour.colorspace, planes.colour.full_range)
+        return _to_u8(self._transform(yuv, matrix)), y_half
 
     def _transform(self, image: torch.Tensor, matrix: np.ndarray) -> torch.Tensor:
         """cv2.transform of (B, 3, H, W) with a 3x4 matrix (before rounding)."""
@@ -353,17 +353,21 @@ class TorchCompositor:
         return matte * self.resize(peak, half, cv2.INTER_LINEAR)
 
     def _blur(
-        self, planes: _Planes, half_bgr: torch.Tensor, matte_half: torch.Tensor, strengths: list[float]
+        self,
+        planes: _Planes,
+        half_bgr: torch.Tensor,
+        y_half: torch.Tensor,
+        matte_half: torch.Tensor,
+        strengths: list[float],
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """`compositor.composite_yuv`'s blurred background, as luma and chroma planes, and each
         frame's fade (how much of the blur is shown)."""
         torch = self.torch
         shape = (planes.size[1], planes.size[0])
         radii = [s * cv_lens.max_radius(shape) for s in strengths]
-        fade = torch.tensor([min(1.0, r / cv_lens.min_radius(shape)) for r in radii], device=self.device)[
-            :, None, None
-        ]
-        linear = self._to_linear_small(planes, half_bgr, shape)
+        fades = [min(1.0, r / cv_lens.min_radius(shape)) for r in radii]
+        fade = torch.tensor(fades, device=self.device)[:, None, None]
+        linear = self._to_linear_small(planes, half_bgr, y_half, shape)
         small_bgr = self._blurred_background_small(linear, matte_half, radii, shape)
         c = planes.colour
         small = _to_u8(self._transform(small_bgr, colour._to_yuv_matrix(c.colorspace, c.full_range)))
@@ -387,7 +391,7 @@ class TorchCompositor:
         return out.to(torch.uint8)
 
     def _to_linear_small(
-        self, planes: _Planes, half_bgr: torch.Tensor, shape: tuple[int, int]
+        self, planes: _Planes, half_bgr: torch.Tensor, y_half: torch.Tensor, shape: tuple[int, int]
     ) -> torch.Tensor:
         """`lens.to_linear_small` of the batch: (B, 3, h, w) float at the working size."""
         lut = cv_lens.decode_lut_u16()
@@ -399,7 +403,7 @@ class TorchCompositor:
         small = cv_lens.working_size(shape)
         linear = self.shrink(lut_t[half_bgr.long()], small, integer=True)
         fine = self.shrink(luma_t[planes.y.long()], small, integer=True)
-        coarse = self.shrink(luma_t[planes.y_half.long()], small, integer=True)
+        coarse = self.shrink(luma_t[y_half.long()], small, integer=True)
         return linear * ((fine + 1.0) / (coarse + 1.0))[:, None]
 
     def _blurred_background_small(
@@ -491,7 +495,6 @@ class _Planes:
         self.y = values[:, :height]
         chroma = values[:, height:].reshape(batch, 2, height // 2, width // 2)
         self.cb, self.cr = chroma[:, 0], chroma[:, 1]
-        self.y_half: torch.Tensor  # set by `TorchCompositor._half_bgr`
 
 
 class _TorchGuide:
