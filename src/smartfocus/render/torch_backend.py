@@ -292,10 +292,18 @@ class TorchCompositor:
         h, w = image.shape[-2:]
         fx, fy = w / size[0], h / size[1]
         if not (fx.is_integer() and fy.is_integer()) and fx >= 2 and fy >= 2 and w % 2 == 0 and h % 2 == 0:
-            image = self.resize(image, (w // 2, h // 2), cv2.INTER_AREA)
-            image = image.round() if integer else image
-        image = self.resize(image, size, cv2.INTER_AREA)
-        return image.round() if integer else image
+            image = self.area(image, (w // 2, h // 2), integer=integer)
+        return self.area(image, size, integer=integer)
+
+    def area(self, image: torch.Tensor, size: tuple[int, int], *, integer: bool) -> torch.Tensor:
+        """cv2.resize(..., INTER_AREA) to `size`; `integer`: rounded as OpenCV rounds 8 and 16-bit
+        images, which is halves up for an exact 2x2 shrink (its fast path adds 2 and shifts by 2)
+        and halves to even otherwise (a float result through cvRound)."""
+        h, w = image.shape[-2:]
+        out = self.resize(image, size, cv2.INTER_AREA)
+        if not integer:
+            return out
+        return (out + 0.5).floor() if (w, h) == (2 * size[0], 2 * size[1]) else out.round()
 
     def table(self, name: str, values: np.ndarray) -> torch.Tensor:
         return self._constant(("table", name), lambda: values.astype(np.float32))
@@ -305,7 +313,7 @@ class TorchCompositor:
     def _half_bgr(self, planes: _Planes) -> tuple[torch.Tensor, torch.Tensor]:
         """`Yuv420Frame.half_bgr` of the batch, (B, 3, H/2, W/2), and the luma it averaged 2x2,
         (B, H/2, W/2): floats holding uint8 values."""
-        y_half = _to_u8(self.resize(planes.y, planes.half, cv2.INTER_AREA))
+        y_half = self.area(planes.y, planes.half, integer=True)
         yuv = self.torch.stack([y_half, planes.cb, planes.cr], dim=1)
         matrix = colour._to_bgr_matrix(planes.colour.colorspace, planes.colour.full_range)
         return _to_u8(self._transform(yuv, matrix)), y_half
@@ -342,7 +350,7 @@ class TorchCompositor:
         half = (half_bgr.shape[-1], half_bgr.shape[-2])
 
         p = self.resize(coarse, small, cv2.INTER_AREA)
-        guide_small = _to_u8(self.resize(half_bgr, small, cv2.INTER_AREA))
+        guide_small = self.area(half_bgr, small, integer=True)
         guide = _TorchGuide(self, guide_small, radius)
         peak = _dilate(p, reach)
         p = p / peak.clamp(min=1e-6)
