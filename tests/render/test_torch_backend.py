@@ -124,6 +124,27 @@ def test_full_range_bt601_frames_and_raw_mattes_match_too(dog_frames, device: st
 
 
 @pytest.mark.parametrize("device", DEVICES)
+def test_480p_frames_match_too(dog_frames, device: str) -> None:
+    """At 854x480 the guided filter's grid does not divide the frame evenly, and the refinement
+    runs as OpenCV runs it (see `torch_backend.whole_guide_grid`): the same bounds hold."""
+    from smartfocus.render.torch_backend import TorchCompositor, TorchStabilizer, whole_guide_grid
+
+    assert not whole_guide_grid((854, 480)) and whole_guide_grid((1280, 720))
+    frames = [
+        Yuv420Frame.from_bgr(cv2.resize(frame.to_bgr(), (854, 480), interpolation=cv2.INTER_AREA))
+        for frame in dog_frames[0][:3]
+    ]
+    states = dog_frames[1][:3]
+    lens = LensSettings(1.0)
+    expected = _opencv(frames, states, lens)
+    compositor = TorchCompositor(device)
+    got = compositor.focus(frames, states, lens, stabilizer=TorchStabilizer(compositor))
+    for want, have in zip(expected, got, strict=True):
+        difference = np.abs(want.image.data.astype(np.int16) - have.image.data.astype(np.int16))
+        assert difference.mean() < 1.0 and difference.max() <= 4
+
+
+@pytest.mark.parametrize("device", DEVICES)
 def test_batches_and_the_stabiliser_carry_over(dog_frames, device: str) -> None:
     """A render's stream in batches of 3 (and a last one of 1) makes what one batch of all frames
     makes: the stabiliser's state carries from batch to batch in frame order."""

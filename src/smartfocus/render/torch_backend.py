@@ -39,6 +39,7 @@ from smartfocus.render import lens as cv_lens
 from smartfocus.render import matte as cv_matte
 from smartfocus.render.compositor import LensSettings
 from smartfocus.render.frame import FocusedFrame
+from smartfocus.vision.instances import upsample_mask
 
 if TYPE_CHECKING:
     import torch
@@ -69,6 +70,33 @@ def pick_compositor(device: str | None, compositor: str = "auto") -> TorchCompos
     if compositor == "auto" and not resolved.startswith("cuda"):
         return None
     return TorchCompositor(resolved)
+
+
+def guide_grid(frame_size: tuple[int, int]) -> tuple[tuple[int, int], int]:
+    """The guided filter's working size (width, height) and window radius for a frame of
+    `frame_size`, as `matte._refine` sets them."""
+    w, h = frame_size
+    short = min(h, w)
+    scale = max(1, round(short / cv_matte.GUIDE_SHORT_SIDE))
+    small = (max(1, round(w / scale)), max(1, round(h / scale)))
+    return small, max(1, round(cv_matte.GUIDE_RADIUS * short / scale))
+
+
+def whole_guide_grid(frame_size: tuple[int, int]) -> bool:
+    """Whether the guided filter's grid divides the half-resolution frame evenly (720p, 1080p, 4K
+    do; 854x480 and 640x480 do not): then any crop of it is a crop of the whole frame's grid, and
+    filtering the whole frame gives OpenCV's crop-by-crop result."""
+    (small_w, small_h), _ = guide_grid(frame_size)
+    half_w, half_h = max(1, round(frame_size[0] / 2)), max(1, round(frame_size[1] / 2))
+    return half_w % small_w == 0 and half_h % small_h == 0
+
+
+def _refined_on_cpu(
+    half_bgr: np.ndarray, grid: np.ndarray, half: tuple[int, int], frame_size: tuple[int, int]
+) -> np.ndarray:
+    """`prepare_frame`'s refinement of one grid matte, with OpenCV."""
+    coarse = upsample_mask(grid, half)
+    return cv_matte.refine_matte_half(half_bgr, coarse, frame_size) if coarse.any() else coarse
 
 
 def _cuda_driver() -> bool:
@@ -181,7 +209,7 @@ class TorchCompositor:
                 planes = _Planes(self._upload([f.data for f in frames]), first.colour)
             with stage("refine"):
                 half_bgr, y_half = self._half_bgr(planes)
-                subject, racks = self._mattes(planes, half_bgr, states, refine)
+                subject, racks = self._mattes(frames, planes, half_bgr, states, refine)
                 if stabilizer is not None:
                     subject = stabilizer.update_batch(subject)
                 mattes = subject.clone()
@@ -324,28 +352,41 @@ class TorchCompositor:
         return self.torch.einsum("oc,bchw->bohw", m[:, :3], image) + m[:, 3, None, None]
 
     def _mattes(
-        self, planes: _Planes, half_bgr: torch.Tensor, states: Sequence[FocusState], refine: bool
+        self,
+        frames: Sequence[Yuv420Frame],
+        planes: _Planes,
+        half_bgr: torch.Tensor,
+        states: Sequence[FocusState],
+        refine: bool,
     ) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
         """`prepare_frame`'s mattes: (B, H/2, W/2) subjects, and the rack mixes of frames in one."""
         rack_rows = [row for row, s in enumerate(states) if not np.array_equal(s.matte, s.subject_matte)]
+        rows = list(range(len(states))) + rack_rows
         grids = [s.subject_matte for s in states] + [states[row].matte for row in rack_rows]
+        count = len(states)
+        if refine and not whole_guide_grid(planes.size):
+            # OpenCV's refinement samples a crop around the subject on its own grid, which the
+            # whole-frame filter cannot reproduce at these sizes: run it as it is (on the CPU; such
+            # frames are small) and bring the mattes over.
+            halves = {row: frames[row].half_bgr() for row in set(rows)}
+            refined = [
+                _refined_on_cpu(halves[row], grid, planes.half, planes.size)
+                for row, grid in zip(rows, grids, strict=True)
+            ]
+            coarse = self.torch.as_tensor(np.stack(refined), device=self.device)
+            return coarse[:count], {row: coarse[count + i] for i, row in enumerate(rack_rows)}
         coarse = self.torch.as_tensor(np.stack(grids).astype(np.float32, copy=False), device=self.device)
         coarse = self.resize(coarse, planes.half, cv2.INTER_LINEAR)  # `upsample_mask`
         if refine:
-            guides = half_bgr[list(range(len(states))) + rack_rows]
-            coarse = self.refine(guides, coarse, planes.size)
-        count = len(states)
+            coarse = self.refine(half_bgr[rows], coarse, planes.size)
         return coarse[:count], {row: coarse[count + i] for i, row in enumerate(rack_rows)}
 
     def refine(
         self, half_bgr: torch.Tensor, coarse: torch.Tensor, frame_size: tuple[int, int]
     ) -> torch.Tensor:
-        """`matte.refine_matte_half` of (N, H/2, W/2) mattes against their (N, 3, H/2, W/2) frames."""
-        w, h = frame_size
-        short = min(h, w)
-        scale = max(1, round(short / cv_matte.GUIDE_SHORT_SIDE))
-        small = (max(1, round(w / scale)), max(1, round(h / scale)))
-        radius = max(1, round(cv_matte.GUIDE_RADIUS * short / scale))
+        """`matte.refine_matte_half` of (N, H/2, W/2) mattes against their (N, 3, H/2, W/2) frames,
+        over the whole frame (see `whole_guide_grid`)."""
+        small, radius = guide_grid(frame_size)
         reach = 4 * radius + 1
         half = (half_bgr.shape[-1], half_bgr.shape[-2])
 
