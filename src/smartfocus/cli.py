@@ -19,6 +19,7 @@ from smartfocus.focus.plan import FocusPlan
 from smartfocus.focus.timeline import DEFAULT_TRANSITION_S
 from smartfocus.progress import Progress, Steps, drive
 from smartfocus.render.compositor import DEFAULT_BLUR
+from smartfocus.render.torch_backend import COMPOSITORS
 
 T = TypeVar("T")
 
@@ -164,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--matte", type=Path, metavar="DIR", help="also write one PNG matte per frame to DIR")
     render.add_argument(
         "--no-refine", action="store_true", help="use the raw segmentation matte (no edge refinement)"
+    )
+    render.add_argument(
+        "--compositor",
+        choices=COMPOSITORS,
+        default="auto",
+        help="auto (default): torch on a CUDA --device, OpenCV on the CPU; torch or opencv to choose",
     )
     render.add_argument(
         "--quality",
@@ -441,6 +448,7 @@ def _render(args: argparse.Namespace) -> int:
         imgsz=args.imgsz,
         stride=args.stride,
         fps=args.fps,
+        compositor=args.compositor,
     ) as session:
         timeline = None
         if plan.keyframes:

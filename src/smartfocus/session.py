@@ -64,6 +64,7 @@ from smartfocus.render.compositor import DEFAULT_BLUR, LensSettings
 from smartfocus.render.frame import focus_frame
 from smartfocus.render.job import FocusStream, default_workers, render_steps
 from smartfocus.render.preview import thumbnail
+from smartfocus.render.torch_backend import COMPOSITORS, TorchCompositor, pick_compositor
 from smartfocus.vision.analysis import Analysis, analysis_steps, cache_path, load_cached, video_fingerprint
 from smartfocus.vision.model import SharedModel
 from smartfocus.vision.propagate import RegionSettings, segment_on_grid, track_region
@@ -201,6 +202,8 @@ class FocusSession:
             keeps both under its data folder).
         click_segmenter: segments clicks on objects the detector does not know (default:
             `vision.region.click_segmenter()`, made on first use).
+        compositor: what renders composite with: "auto" (torch on the model's device where that is
+            a CUDA GPU, else OpenCV), "torch" or "opencv" (see `render.torch_backend`).
     """
 
     def __init__(
@@ -212,13 +215,18 @@ class FocusSession:
         cache_dir: Path | None = None,
         region_cache_dir: Path | None = None,
         click_segmenter: ClickSegmenter | None = None,
+        compositor: str = "auto",
     ) -> None:
+        if compositor not in COMPOSITORS:
+            raise SelectionError(f"unknown compositor {compositor!r}; use one of {', '.join(COMPOSITORS)}")
         self.reader = reader
         self.model = model or SharedModel()
         self.settings = settings or AnalysisSettings()
         self.cache_dir = cache_dir or smartfocus_home() / "analyses"
         self.region_cache_dir = region_cache_dir or smartfocus_home() / "regions"
         self._click_segmenter = click_segmenter
+        self._compositor_choice = compositor
+        self._compositor: TorchCompositor | None = None  # made at the first render that uses it
         self._analysis: Analysis | None = None
         self._analysis_key: str | None = None  # the analysis cache's name: what follow caches build on
         self._fingerprint: str | None = None
@@ -541,6 +549,7 @@ class FocusSession:
                     LensSettings(blur),
                     refine=refine,
                     matte_dir=Path(matte_dir) if matte_dir else None,
+                    compositor=self.compositor,
                 )
             )
 
@@ -554,6 +563,15 @@ class FocusSession:
     ) -> Path:
         """`render_steps` (with the same options) run to the end, reporting to `progress`."""
         return drive(self.render_steps(output, plan, **options), progress)
+
+    @property
+    def compositor(self) -> TorchCompositor | None:
+        """The torch backend renders composite with (None: OpenCV), picked once for the model's device."""
+        if self._compositor is None and self._compositor_choice != "opencv":
+            self._compositor = pick_compositor(self.model.device, self._compositor_choice)
+            if self._compositor is None:
+                self._compositor_choice = "opencv"  # "auto" on the CPU: decided, not asked again
+        return self._compositor
 
     # ---------- what the timeline asks for: regions and followed subjects ----------
 
@@ -668,12 +686,14 @@ def open_video(
     fps: float | None = None,
     cache_dir: Path | None = None,
     region_cache_dir: Path | None = None,
+    compositor: str = "auto",
 ) -> FocusSession:
     """Open a video file or frame folder for focusing (nothing is analysed until needed).
 
     `model`: weights (path or official name; default `$SMARTFOCUS_MODEL`) or a `SharedModel` that
     several sessions share. `quality` is an analysis preset ("fast", "balanced" (default), "best";
     see `vision.segment.QUALITY_PRESETS`); `imgsz` and `stride` override its resolution and stride.
+    `compositor`: "auto" (torch on a CUDA `device`, OpenCV on the CPU), "torch" or "opencv".
     """
     try:
         settings = analysis_settings(quality, imgsz=imgsz, stride=stride)
@@ -686,4 +706,5 @@ def open_video(
         settings=settings,
         cache_dir=cache_dir,
         region_cache_dir=region_cache_dir,
+        compositor=compositor,
     )

@@ -10,7 +10,14 @@ import pytest
 from smartfocus.errors import ModelError, SelectionError
 from smartfocus.media import open_video
 from smartfocus.vision.region import click_segmenter
-from smartfocus.vision.sam import SAM_DIR_ENV, SamSegmenter, sam_dir
+from smartfocus.vision.sam import (
+    CPU_PROVIDER,
+    CUDA_PROVIDER,
+    SAM_DIR_ENV,
+    SamSegmenter,
+    onnx_providers,
+    sam_dir,
+)
 
 W_BLOCK = (580.0, 500.0)  # the "W" block on frame 0 of sam2_03_blocks.mp4, alone on the mat
 
@@ -79,3 +86,16 @@ def test_the_default_click_segmenter_follows_the_configuration(
     monkeypatch.setenv(SAM_DIR_ENV, str(tmp_path))
     with pytest.raises(ModelError, match=r"does not hold mobilesam_encoder\.onnx"):
         click_segmenter()
+
+
+def test_the_model_runs_on_cuda_where_onnxruntime_has_it_else_on_the_cpu(sam: SamSegmenter) -> None:
+    import onnxruntime
+
+    cuda, cpu = CUDA_PROVIDER, CPU_PROVIDER
+    assert onnx_providers("cpu", [cuda, cpu]) == [cpu]
+    assert onnx_providers("cuda:1", [cuda, cpu]) == [(cuda, {"device_id": 1}), cpu]
+    assert onnx_providers("cuda", [cpu]) == [cpu]  # onnxruntime's CPU build: no CUDA provider
+    if cuda not in onnxruntime.get_available_providers():
+        assert sam.provider == cpu
+    else:  # the GPU build: CUDA where it starts, the CPU where onnxruntime fell back
+        assert sam.provider in (cuda, cpu)

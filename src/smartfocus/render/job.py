@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TypedDict, Unpack
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 import cv2
 import numpy as np
@@ -21,10 +21,14 @@ from smartfocus.errors import MediaError
 from smartfocus.focus.timeline import FocusTimeline
 from smartfocus.media.reader import VideoReader
 from smartfocus.media.transcode import Frame, transcode_steps
+from smartfocus.media.yuv import Yuv420Frame
 from smartfocus.progress import Progress, Steps, drive
 from smartfocus.render.compositor import LensSettings
-from smartfocus.render.frame import PreparedFrame, finish_frame, prepare_frame, stabilise
+from smartfocus.render.frame import FocusedFrame, PreparedFrame, finish_frame, prepare_frame, stabilise
 from smartfocus.render.matte import MatteStabilizer
+
+if TYPE_CHECKING:
+    from smartfocus.render.torch_backend import TorchCompositor
 
 MAX_WORKERS = 8
 
@@ -48,6 +52,7 @@ class RenderOptions(TypedDict, total=False):
     refine: bool
     matte_dir: Path | None
     workers: int | None
+    compositor: TorchCompositor | None
 
 
 def render_steps(
@@ -59,12 +64,14 @@ def render_steps(
     refine: bool = True,
     matte_dir: Path | None = None,
     workers: int | None = None,
+    compositor: TorchCompositor | None = None,
 ) -> Steps[Path]:
     """Write `output` (H.264 with the source's audio and timing) and, with `matte_dir`, one 8-bit PNG
     matte per frame (`00000.png`, 255 = subject). Without a timeline the video is only transcoded.
 
     `workers`: frames composited at once (default `default_workers()`); the output is the same for
-    any number.
+    any number. `compositor`: the torch backend to composite with (`torch_backend.pick_compositor`);
+    None for the OpenCV one.
 
     Yields (frames written, total). Outputs appear only when complete: the video through the
     writer's temp file, the mattes in a temp folder renamed at the end; closing the steps early
@@ -73,9 +80,10 @@ def render_steps(
     if timeline is None:
         return (yield from transcode_steps(reader, output))
     matte_tmp = _prepare_matte_dir(matte_dir) if matte_dir else None
-    stream = FocusStream(timeline, lens, refine, matte_tmp, workers or default_workers())
+    planar = reader.info.yuv420 is not None  # the render works on planes wherever it can
+    compositor = compositor if planar else None  # frames of odd sizes come as BGR: OpenCV's
+    stream = FocusStream(timeline, lens, refine, matte_tmp, workers or default_workers(), compositor)
     try:
-        planar = reader.info.yuv420 is not None  # the render works on planes wherever it can
         yield from transcode_steps(reader, output, stream=stream, yuv=planar)
     except BaseException:
         if matte_tmp is not None:
@@ -95,7 +103,8 @@ def default_workers() -> int:
 
 class FocusStream:
     """The render's frames through `render.frame`: preparing and finishing frames on `workers`
-    threads (OpenCV and numpy release the GIL), the stabiliser between them in frame order."""
+    threads (OpenCV and numpy release the GIL), the stabiliser between them in frame order; or,
+    with a `compositor`, through the torch backend in batches (which takes YUV frames only)."""
 
     def __init__(
         self,
@@ -104,14 +113,21 @@ class FocusStream:
         refine: bool,
         matte_dir: Path | None,
         workers: int,
+        compositor: TorchCompositor | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self.timeline, self.lens, self.refine = timeline, lens, refine
         self.matte_dir = matte_dir
         self.workers = workers
+        self.compositor = compositor
 
     def __call__(self, frames: Iterator[tuple[int, Frame]]) -> Iterator[tuple[int, Frame]]:
+        if self.compositor is not None:
+            batches = self.compositor.stream(frames, self.timeline.state, self.lens, refine=self.refine)
+            for index, focused in batches:
+                yield index, self._export(index, focused)
+            return
         stabilizer = MatteStabilizer() if self.refine else None
         if self.workers == 1:
             for index, frame in frames:
@@ -147,9 +163,14 @@ class FocusStream:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def _finish(self, index: int, prepared: PreparedFrame[Frame], subject_half: np.ndarray) -> Frame:
-        focused = finish_frame(prepared, self.lens, subject_half)
+        return self._export(index, finish_frame(prepared, self.lens, subject_half))
+
+    def _export(self, index: int, focused: FocusedFrame[Frame]) -> Frame:
+        """The frame to encode, its matte written first where the render exports mattes."""
         if self.matte_dir is not None:
-            png = np.clip(focused.subject_matte(prepared.size) * 255 + 0.5, 0, 255).astype(np.uint8)
+            image = focused.image
+            size = (image.width, image.height) if isinstance(image, Yuv420Frame) else image.shape[1::-1]
+            png = np.clip(focused.subject_matte(size) * 255 + 0.5, 0, 255).astype(np.uint8)
             cv2.imwrite(str(self.matte_dir / f"{index:05d}.png"), png)
         return focused.image
 

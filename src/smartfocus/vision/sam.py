@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from smartfocus.errors import ModelError, SelectionError
+from smartfocus.vision.model import DEVICE_ENV
 
 SAM_DIR_ENV = "SMARTFOCUS_SAM_DIR"
 ENCODER, DECODER = "mobilesam_encoder.onnx", "mobilesam_decoder.onnx"
@@ -50,12 +51,18 @@ class SamSegmenter:
 
     Frames are encoded once and kept (the last few), so more clicks on the same frame cost only the
     decoder. Not thread-safe: one per thread, like a reader.
+
+    `device` is resolved like the detector's ("cpu", "cuda", "cuda:N"; None: `$SMARTFOCUS_DEVICE`,
+    else the GPU where onnxruntime has CUDA): a CUDA device runs on onnxruntime's CUDA provider when
+    this onnxruntime has one that starts (the onnxruntime-gpu build), else on the CPU provider.
+    `provider` says which one ran.
     """
 
     folder: Path
     name: str = "mobilesam"
     wants_full_frame: bool = True  # give it the frame as shot: it resizes to 1024 itself
     cached_frames: int = 4
+    device: str | None = None
     _sessions: tuple | None = field(default=None, repr=False)
     _embeddings: dict[bytes, np.ndarray] = field(default_factory=dict, repr=False)
 
@@ -118,12 +125,39 @@ class SamSegmenter:
                 import onnxruntime
             except ImportError:
                 raise ModelError("the promptable segmenter needs onnxruntime: pip install onnxruntime") from None  # fmt: skip
-            available = onnxruntime.get_available_providers()
-            providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
             options = onnxruntime.SessionOptions()
             options.log_severity_level = 3
-            self._sessions = tuple(
-                onnxruntime.InferenceSession(str(self.folder / name), options, providers=providers)
-                for name in (ENCODER, DECODER)
-            )
+            providers = onnx_providers(self.device, onnxruntime.get_available_providers())
+
+            def open_with(chosen: list) -> tuple:
+                return tuple(
+                    onnxruntime.InferenceSession(str(self.folder / name), options, providers=chosen)
+                    for name in (ENCODER, DECODER)
+                )
+
+            try:
+                self._sessions = open_with(providers)
+            except Exception:  # a CUDA provider that fails to start (driver, cuDNN): the CPU's
+                if providers == [CPU_PROVIDER]:
+                    raise
+                self._sessions = open_with([CPU_PROVIDER])
         return self._sessions
+
+    @property
+    def provider(self) -> str:
+        """The onnxruntime provider the encoder runs on (loads the model): onnxruntime itself falls
+        back to the CPU where a CUDA provider is listed but cannot start."""
+        return self._load()[0].get_providers()[0]
+
+
+CUDA_PROVIDER, CPU_PROVIDER = "CUDAExecutionProvider", "CPUExecutionProvider"
+
+
+def onnx_providers(device: str | None, available: Sequence[str]) -> list:
+    """onnxruntime's providers for `device` (None: `$SMARTFOCUS_DEVICE`, else CUDA when available):
+    CUDA (on GPU N of "cuda:N") then the CPU, or the CPU alone."""
+    device = device or os.environ.get(DEVICE_ENV) or "cuda"
+    if device == "cpu" or CUDA_PROVIDER not in available:
+        return [CPU_PROVIDER]
+    index = int(device.partition(":")[2] or 0)
+    return [(CUDA_PROVIDER, {"device_id": index}), CPU_PROVIDER]
