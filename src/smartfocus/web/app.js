@@ -84,9 +84,28 @@ async function openVideo(videoId, frame = 0) {
   state.redo = [];
   updateHistory();
   trackAnalysis(video.analysis); // first: whether frames can be shown focused (and strips drawn)
+  trackPreview(video.preview);
   renderPlan();
   await show(frame);
   if (video.render) trackRender(video.render);
+}
+
+/** " · 1:05 left" from a running job's ETA (the server's, from its pace so far), else "". */
+function timeLeft(job) {
+  if (job.eta_s === null || job.eta_s === undefined) return "";
+  const seconds = Math.max(0, Math.round(job.eta_s));
+  const clock = seconds >= 60 ? `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}` : `${seconds} s`;
+  return ` · ${clock} left`;
+}
+
+/** The preview copy's job: scrubbing gets faster when it is done; a damaged file is said here. */
+function trackPreview(job) {
+  if (!job) return;
+  const report = (update) => {
+    if (update.state === "failed" && update.error) toast(update.error);
+  };
+  if (job.state.match(/done|failed|cancelled/)) report(job);
+  else followJob(job.id, report).catch(() => {});
 }
 
 function trackAnalysis(job) {
@@ -114,7 +133,7 @@ function updateAnalysis(job) {
     box.classList.add("failed");
   } else {
     el.analysisText.textContent = job.state === "queued" ? "Queued…"
-      : job.total ? `Finding subjects… ${job.done}/${job.total}` : "Loading the model…";
+      : job.total ? `Finding subjects… ${job.done}/${job.total}${timeLeft(job)}` : "Loading the model…";
   }
   el.render.disabled = !state.analysed;
   el.view.style.cursor = state.analysed ? "crosshair" : "progress";
@@ -635,7 +654,7 @@ function updateRender(job) {
   el.render.disabled = running || !state.analysed;
   setProgress(el.renderFill, el.renderPercent, job.progress, el.renderProgress);
   el.renderText.textContent = job.state === "queued" ? "Waiting…" : job.state === "failed" ? job.error
-    : job.total ? `Rendering ${job.done}/${job.total}` : "Starting…";
+    : job.total ? `Rendering ${job.done}/${job.total}${timeLeft(job)}` : "Starting…";
   if (job.state === "failed") el.renderProgress.classList.add("failed");
   if (job.state === "cancelled") toast("Render cancelled.");
   el.download.hidden = job.state !== "done";
