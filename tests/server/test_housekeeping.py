@@ -1,7 +1,9 @@
-"""Sessions unused for `session_ttl_s` are forgotten with their files, on a real server."""
+"""What a real server cleans up: sessions unused for `session_ttl_s` with their files, stalled uploads."""
 
 from __future__ import annotations
 
+import json
+import socket
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -56,3 +58,35 @@ def test_an_unused_session_expires_with_its_videos_and_a_used_one_stays(
         assert (settings.videos_dir / busy_video / "source.mp4").is_file()
         gone = idle.get(f"/videos/{idle_video}")
         assert gone.status_code == 404 and gone.json()["error"]["code"] == "not_found"
+
+
+def test_a_stalled_upload_is_dropped_with_a_408_and_leaves_nothing(
+    tmp_path: Path,
+    model_path: Path,
+    serve_app: Callable[[FastAPI], AbstractContextManager[str]],
+) -> None:
+    """A client that sends half an upload and then nothing gets 408 after the idle timeout."""
+    settings = Settings(
+        data_dir=tmp_path / "server", model=str(model_path), device="cpu", upload_idle_timeout_s=1.0
+    )
+    with serve_app(create_app(settings)) as url:
+        host, port = url.removeprefix("http://").split(":")
+        part = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.mp4"\r\n\r\n' + b"\0" * 1000
+        head = (
+            f"POST /upload HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+            f"Content-Length: 100000\r\n\r\n"
+        ).encode()
+        with socket.create_connection((host, int(port)), timeout=20) as connection:
+            connection.sendall(head + part)
+            begin = time.monotonic()
+            answer = b""
+            while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+                data = connection.recv(65536)
+                if not data:
+                    break
+                answer += data
+        assert time.monotonic() - begin < 15
+        status, _, body = answer.partition(b"\r\n\r\n")
+        assert status.startswith(b"HTTP/1.1 408"), answer[:200]
+        assert json.loads(body)["error"]["code"] == "upload_stalled"
+        assert not [f for f in settings.videos_dir.iterdir() if f.is_dir()]

@@ -20,6 +20,7 @@ class Settings:
     model: YOLOv8-seg weights (path or official name); None means `$SMARTFOCUS_MODEL`, else the default.
     device: inference device (None: CUDA when present, else CPU).
     max_upload_bytes: uploads larger than this are refused while they stream in.
+    upload_idle_timeout_s: an upload that sends nothing for this long is dropped (408).
     max_frames, max_pixels, max_duration_s: an upload with more frames, more pixels per frame or a
         longer duration is refused (413) before any work starts on it; one job analyses it all.
     max_json_bytes: the largest JSON request body (uploads have their own limit).
@@ -41,6 +42,7 @@ class Settings:
     model: str | None = field(default_factory=lambda: os.environ.get("SMARTFOCUS_MODEL"))
     device: str | None = None
     max_upload_bytes: int = 2 * GIB
+    upload_idle_timeout_s: float = 30.0
     max_frames: int = 54_000  # 30 minutes at 30 frames/s
     max_pixels: int = 3840 * 2160
     max_duration_s: float = 3600.0
@@ -59,7 +61,13 @@ class Settings:
     def __post_init__(self) -> None:
         if self.job_workers < 1:
             raise ValueError(f"job_workers must be at least 1, got {self.job_workers}")
-        for name in ("max_job_s", "session_ttl_s", "housekeeping_interval_s", "live_connect_timeout_s"):
+        for name in (
+            "upload_idle_timeout_s",
+            "max_job_s",
+            "session_ttl_s",
+            "housekeeping_interval_s",
+            "live_connect_timeout_s",
+        ):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
 

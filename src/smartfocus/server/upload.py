@@ -7,6 +7,7 @@ whole file before the route runs, so it cannot refuse an oversized upload while 
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -32,10 +33,14 @@ class Received:
     size: int
 
 
-async def receive_file(content_type: str, body: AsyncIterator[bytes], folder: Path, limit: int) -> Received:
+async def receive_file(
+    content_type: str, body: AsyncIterator[bytes], folder: Path, limit: int, idle_timeout_s: float
+) -> Received:
     """Write the multipart field `file` of the request body to `folder/upload` (at most `limit` bytes).
 
-    Raises ApiError (413 too large, 400 malformed or no `file` field); the caller removes `folder`.
+    Raises ApiError (413 too large, 400 malformed or no `file` field, 408 when no data arrives for
+    `idle_timeout_s`: a stalled client must not hold a request and a half-written file for ever);
+    the caller removes `folder`.
     """
     kind, params = parse_options_header(content_type)
     if kind != b"multipart/form-data" or b"boundary" not in params:
@@ -86,8 +91,17 @@ async def receive_file(content_type: str, body: AsyncIterator[bytes], folder: Pa
         },
     )
     received = 0
+    chunks = aiter(body)
     try:
-        async for chunk in body:
+        while True:
+            try:
+                chunk = await asyncio.wait_for(anext(chunks), idle_timeout_s)
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                raise ApiError(
+                    408, "upload_stalled", f"no data arrived for {idle_timeout_s:g} s; the upload was dropped"
+                ) from None
             received += len(chunk)
             if received > limit + 64 * 1024:  # the multipart framing around the file is small
                 raise ApiError(

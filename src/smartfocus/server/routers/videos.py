@@ -64,6 +64,7 @@ async def upload_video(request: Request, services: ServicesDep, session: Session
             request.stream(),
             folder,
             services.settings.max_upload_bytes,
+            services.settings.upload_idle_timeout_s,
         )
         info = await run_in_threadpool(upload.probe, received.path)
         upload.check_limits(info, services.settings)
