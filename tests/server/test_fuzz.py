@@ -81,7 +81,7 @@ def test_odd_uploads_get_json_errors_and_leave_nothing(
         assert folders == kept  # nothing kept of what was refused
         for video_id in kept:
             names = {p.name for p in (tmp_path / "data" / "videos" / video_id).iterdir()}
-            assert all(n.startswith("source") or n in ("renders", "preview.mp4") for n in names), (
+            assert all(n.startswith(("source", "preview.", ".preview.")) or n == "renders" for n in names), (
                 names
             )  # no client names
 
