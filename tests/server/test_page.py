@@ -225,6 +225,31 @@ def test_upload_focus_keyframe_render_download(
     page.wait_for_function("document.querySelectorAll('#timeline .marker').length === 2")
     page.wait_for_function("(document.getElementById('view').dataset.url || '').includes('focused=1')")
     page.wait_for_selector("#download:not([hidden])")
+
+    # hold B: the frame as shot (before); let go: focused again (after)
+    page.locator("#view").focus()
+    page.keyboard.down("b")
+    page.wait_for_function("!document.getElementById('view').dataset.url.includes('focused=1')")
+    page.keyboard.up("b")
+    page.wait_for_function("document.getElementById('view').dataset.url.includes('focused=1')")
+    # dragging the blur slider previews the frame at that blur before anything is saved
+    page.evaluate(
+        "() => { const b = document.getElementById('blur'); b.value = '20'; b.dispatchEvent(new Event('input')); }"
+    )
+    page.wait_for_function("document.getElementById('view').dataset.url.endsWith('&blur=0.2')")
+    assert page.request.get(f"{live_server.url}/plan?video_id={video_id}").json()["blur"] == 0.7
+    page.screenshot(path=SHOTS / "06_blur_dragged.png")
+    # the mask view tints what the plan keeps sharp on the frame shown (the dog and the woman)
+    page.check("#show-mask")
+    page.wait_for_function("document.getElementById('overlay').dataset.matteFrame === '30'")
+    tinted = page.evaluate(
+        """() => { const c = document.getElementById('overlay');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n / (c.width * c.height); }"""
+    )
+    assert 0.01 < tinted < 0.6, tinted  # some of the frame, not none of it nor all of it
+    page.screenshot(path=SHOTS / "07_mask_view.png")
+    page.uncheck("#show-mask")
     # space plays (also while a button has the keyboard focus, without pressing it)
     page.focus("#mode-add")
     page.keyboard.press("Space")

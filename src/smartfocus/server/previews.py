@@ -78,6 +78,13 @@ class Previews:
     def objects(self, record: VideoRecord, frame: int) -> list[FrameObject]:
         return self.session(record).objects(frame)
 
+    def matte_png(self, record: VideoRecord, index: int) -> bytes:
+        """What the video's plan keeps sharp on frame `index`, as `mask_png` (the page's mask view)."""
+        session = self.session(record)
+        if not record.plan.keyframes:
+            return mask_png(np.zeros(session.analyse().grid, np.float32))
+        return mask_png(session.state(record.plan, index).subject_matte)
+
     def keyframe_thumbnail(self, record: VideoRecord, index: int) -> bytes:
         return jpeg(self.session(record).keyframe_thumbnail(record.plan.keyframes[index]))
 
@@ -93,14 +100,19 @@ def data_url(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def mask_url(mask: np.ndarray) -> str:
-    """A grid mask (bool or float) as a small white RGBA PNG data URL whose alpha is the subject
-    (255 = in focus): the page scales it onto the frame and tints it (canvas `source-in`)."""
+def mask_png(mask: np.ndarray) -> bytes:
+    """A grid mask (bool or float) as a small white RGBA PNG whose alpha is the subject (255 = in
+    focus): the page scales it onto the frame and tints it (canvas `source-in`)."""
     alpha = np.clip(mask.astype(np.float32) * 255 + 0.5, 0, 255).astype(np.uint8)
     ok, data = cv2.imencode(".png", np.dstack([np.full_like(alpha, 255)] * 3 + [alpha]))
     if not ok:  # pragma: no cover - cv2 always encodes a uint8 image
         raise RuntimeError("PNG encoding failed")
-    return data_url(data.tobytes())
+    return data.tobytes()
+
+
+def mask_url(mask: np.ndarray) -> str:
+    """`mask_png` as a data URL, for JSON answers."""
+    return data_url(mask_png(mask))
 
 
 def jpeg(frame: np.ndarray) -> bytes:

@@ -15,6 +15,7 @@ const el = {
   analysisPercent: $("analysis-percent"), analysisFill: $("analysis-fill"), modeFocus: $("mode-focus"),
   modeAdd: $("mode-add"), modeRefine: $("mode-refine"), modeExclude: $("mode-exclude"), undo: $("undo"),
   redo: $("redo"), strips: $("strips"), hint: $("hint"), keyframeList: $("keyframe-list"), showFocus: $("show-focus"),
+  showMask: $("show-mask"),
   blur: $("blur"), blurValue: $("blur-value"), reset: $("reset"), render: $("render"),
   renderProgress: $("render-progress"), renderText: $("render-text"), renderPercent: $("render-percent"),
   renderFill: $("render-fill"), cancelRender: $("cancel-render"), download: $("download"), toast: $("toast"),
@@ -23,6 +24,9 @@ const el = {
 const state = {
   videoId: null, info: null, plan: null, analysed: false, frame: 0, playing: false,
   mode: "focus", renderJob: null, shown: null, highlight: null, undo: [], redo: [],
+  before: false, // B held: the frame as shot, to compare
+  previewBlur: null, // the blur slider's value while it is dragged, previewed before it is sent
+  matte: null, // {frame, version, image}: the mask view's matte of the frame shown
 };
 const frames = new FrameCache();
 
@@ -42,12 +46,14 @@ function setProgress(fill, percentEl, fraction, box) {
 }
 
 function focusedView() {
-  return state.analysed && el.showFocus.checked && state.plan && state.plan.keyframes.length > 0;
+  return state.analysed && el.showFocus.checked && !state.before && state.plan && state.plan.keyframes.length > 0;
 }
 
 function frameUrl(index) {
   const base = `/frame?video_id=${state.videoId}&index=${index}`;
-  return focusedView() ? `${base}&focused=1&v=${state.plan.version}` : base;
+  if (!focusedView()) return base;
+  const blur = state.previewBlur === null ? "" : `&blur=${state.previewBlur}`;
+  return `${base}&focused=1&v=${state.plan.version}${blur}`;
 }
 
 /** The source pixel under a pointer event, whatever the canvas' CSS size and the devicePixelRatio. */
@@ -189,7 +195,21 @@ async function show(index) {
     el.view.dataset.url = url;
     if (!state.playing) history.replaceState(null, "", `#v=${state.videoId}&f=${index}`);  // a reload returns here
     drawHighlight();
+    if (el.showMask.checked && !state.playing) loadMatte(index);
   }
+}
+
+/** The mask view: what the plan keeps sharp on frame `index`, tinted over it (GET /frame/matte). */
+async function loadMatte(index) {
+  if (!state.analysed || !state.plan.keyframes.length) { state.matte = null; drawHighlight(); return; }
+  const version = state.plan.version;
+  if (state.matte && state.matte.frame === index && state.matte.version === version) return;
+  const response = await fetch(`/frame/matte?video_id=${state.videoId}&index=${index}&v=${version}`);
+  if (!response.ok || state.frame !== index) return;
+  const image = await createImageBitmap(await response.blob());
+  state.matte = { frame: index, version, image };
+  el.overlay.dataset.matteFrame = String(index);
+  drawHighlight();
 }
 
 /** Where frame `index` sits on the timeline strip (markers are 44 px wide and stay inside it). */
@@ -281,12 +301,23 @@ document.addEventListener("keydown", (event) => {
   } else if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "z") {
     event.preventDefault();
     event.shiftKey ? redo() : undo();
+  } else if (event.key.toLowerCase() === "b" && !event.ctrlKey && !event.metaKey) {
+    if (!state.before) { state.before = true; show(state.frame); }  // before: as shot, while held
   } else if (event.key === "ArrowLeft" || event.key === "ArrowRight") {
     event.preventDefault();
     pause();
     const step = (event.key === "ArrowLeft" ? -1 : 1) * (event.shiftKey ? 10 : 1);
     show(state.frame + step);
   }
+});
+
+document.addEventListener("keyup", (event) => {
+  if (event.key.toLowerCase() === "b" && state.before) { state.before = false; show(state.frame); }
+});
+
+el.showMask.addEventListener("change", () => {
+  if (el.showMask.checked) loadMatte(state.frame);
+  else drawHighlight();
 });
 
 // ---------- clicking subjects ----------
@@ -348,6 +379,10 @@ function drawHighlight() {
   const context = el.overlay.getContext("2d");
   context.clearRect(0, 0, el.overlay.width, el.overlay.height);
   const picked = state.highlight;
+  const matte = state.matte;
+  if (el.showMask.checked && matte && matte.frame === state.frame && matte.version === state.plan.version) {
+    tint(context, matte.image, "rgba(255, 128, 64, 0.5)");
+  }
   if (picked && picked.frame === state.frame && performance.now() <= picked.until) {
     tint(context, picked.image, "rgba(79, 140, 255, 0.45)");
   } else if (state.hover && state.hover.frame === state.frame && !state.playing) {
@@ -610,7 +645,12 @@ el.reset.addEventListener("click", () => edit(async () => {
   await show(state.frame);
 }));
 
-el.blur.addEventListener("input", () => (el.blurValue.textContent = `${el.blur.value}%`));
+el.blur.addEventListener("input", () => {
+  el.blurValue.textContent = `${el.blur.value}%`;
+  state.previewBlur = Number(el.blur.value) / 100; // previewed while dragging, sent on release
+  clearTimeout(el.blur.timer);
+  el.blur.timer = setTimeout(() => show(state.frame), 60);
+});
 el.blur.addEventListener("change", () => edit(async () => {
   try {
     // only the blur: the keyframes stay as the server has them (never this page's older copy)
@@ -618,8 +658,10 @@ el.blur.addEventListener("change", () => edit(async () => {
       method: "PUT",
       body: { video_id: state.videoId, blur: Number(el.blur.value) / 100 },
     });
+    state.previewBlur = null; // the plan has it now
     await show(state.frame);
   } catch (error) {
+    state.previewBlur = null;
     toast(error.message);
   }
 }));

@@ -120,6 +120,25 @@ def get_frame(
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
 
+@router.get(
+    "/frame/matte",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}, "description": "white PNG, alpha = what is kept sharp"}},
+)
+def get_frame_matte(
+    services: ServicesDep, session: SessionDep, video_id: str, index: Annotated[int, Query(ge=0)]
+) -> Response:
+    """What the current plan keeps sharp on frame `index`, as a small PNG whose alpha is the
+    subject (the analysis grid's size): the page's mask view tints it over the frame."""
+    video = owned_video(services.store, video_id, session)
+    frames = video.info["frame_count"]
+    if index >= frames:
+        raise ApiError(422, "invalid_request", f"frame {index} is past the last frame {frames - 1}")
+    analysed(services.store, video)
+    png = services.previews.matte_png(video, index)
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
+
+
 @router.get("/subjects", response_model=list[FrameSubject])
 def get_subjects(
     services: ServicesDep, session: SessionDep, video_id: str, frame: Annotated[int, Query(ge=0)]
