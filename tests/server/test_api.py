@@ -365,6 +365,10 @@ def test_two_sessions_do_not_see_each_other(
         ]
         assert [r.status_code for r in refused] == [404] * len(refused)
         assert all(r.json()["error"]["code"] == "not_found" for r in refused)
+        assert other.get("/videos").json() == []  # the recent list is the session's own
+        recent = client.get("/videos").json()
+        assert recent[0]["video_id"] == video_id or video_id in [v["video_id"] for v in recent]
+        assert all(v["info"]["frame_count"] > 0 and v["analysis"] for v in recent)
         cookie = f"smartfocus_session={other.cookies.get('smartfocus_session')}"
         with (
             connect(

@@ -256,6 +256,14 @@ def test_upload_focus_keyframe_render_download(
     page.wait_for_function("Number(document.getElementById('view').dataset.frame) > 3", timeout=60_000)
     page.keyboard.press("Space")
     assert page.get_attribute("#mode-focus", "aria-checked") == "true"  # the focused button was not pressed
+    # "New video" goes back to the start, where this session's videos are listed; one click reopens it
+    page.click("#new-video")
+    page.wait_for_selector("#recent:not([hidden])")
+    assert "dog45.mp4" in page.inner_text("#recent-list") and "2 keyframes" in page.inner_text("#recent-list")
+    page.screenshot(path=SHOTS / "08_recent.png")
+    page.click("#recent-list a")
+    page.wait_for_selector("#editor:not([hidden])")
+    page.wait_for_function("document.querySelectorAll('#timeline .marker').length === 2")
     assert not errors, errors
     assert page.request.get(f"{live_server.url}/favicon.ico").ok
     context.close()

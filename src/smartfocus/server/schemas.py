@@ -184,6 +184,13 @@ class Video(BaseModel):
     render: Job | None = Field(description="the latest render, if any")
 
 
+class RecentVideo(BaseModel):
+    video_id: str
+    info: VideoInfo
+    keyframes: int = Field(description="keyframes in its plan")
+    analysis: JobStateName | None = Field(description="its analysis job's state")
+
+
 class UploadResponse(BaseModel):
     video_id: str
     info: VideoInfo

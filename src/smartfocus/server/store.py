@@ -184,6 +184,14 @@ class Store:
         rows = self._run("SELECT * FROM videos WHERE id = ? AND session = ?", (video_id, session))
         return _video(rows[0]) if rows else None
 
+    def videos_of(self, session: str, limit: int) -> list[VideoRecord]:
+        """The session's videos, the most recent first."""
+        rows = self._run(
+            "SELECT * FROM videos WHERE session = ? ORDER BY created DESC, rowid DESC LIMIT ?",
+            (session, limit),
+        )
+        return [_video(row) for row in rows]
+
     def video_ids(self) -> set[str]:
         """Every stored video's id, whoever owns it (start-up housekeeping)."""
         return {row["id"] for row in self._run("SELECT id FROM videos")}

@@ -15,7 +15,7 @@ const el = {
   analysisPercent: $("analysis-percent"), analysisFill: $("analysis-fill"), modeFocus: $("mode-focus"),
   modeAdd: $("mode-add"), modeRefine: $("mode-refine"), modeExclude: $("mode-exclude"), undo: $("undo"),
   redo: $("redo"), strips: $("strips"), hint: $("hint"), keyframeList: $("keyframe-list"), showFocus: $("show-focus"),
-  showMask: $("show-mask"),
+  showMask: $("show-mask"), recent: $("recent"), recentList: $("recent-list"),
   blur: $("blur"), blurValue: $("blur-value"), reset: $("reset"), render: $("render"),
   renderProgress: $("render-progress"), renderText: $("render-text"), renderPercent: $("render-percent"),
   renderFill: $("render-fill"), cancelRender: $("cancel-render"), download: $("download"), toast: $("toast"),
@@ -177,7 +177,30 @@ el.newVideo.addEventListener("click", () => {
   el.start.hidden = false;
   el.newVideo.hidden = true;
   el.fileName.textContent = "";
+  listRecent();
 });
+
+/** This session's earlier videos on the start screen (GET /videos), each opening where it was. */
+async function listRecent() {
+  const videos = await api("/videos").catch(() => []);
+  el.recentList.replaceChildren(...videos.map((video) => {
+    const item = document.createElement("li");
+    const link = document.createElement("a");
+    link.href = `#v=${video.video_id}`;
+    link.textContent = video.info.filename;
+    const facts = document.createElement("span");
+    const seconds = video.info.duration.toFixed(1);
+    const focus = video.keyframes ? `${video.keyframes} keyframe${video.keyframes > 1 ? "s" : ""}` : "no focus yet";
+    facts.textContent = ` · ${seconds} s · ${focus}${video.analysis === "failed" ? " · analysis failed" : ""}`;
+    link.addEventListener("click", (event) => {
+      event.preventDefault();
+      openVideo(video.video_id).catch((error) => toast(error.message));
+    });
+    item.append(link, facts);
+    return item;
+  }));
+  el.recent.hidden = videos.length === 0;
+}
 
 // ---------- frames and playback ----------
 
@@ -715,5 +738,8 @@ if (fromHash) {
   openVideo(fromHash, Number(hash.get("f")) || 0).catch((error) => {
     history.replaceState(null, "", location.pathname);
     if (!(error instanceof ApiError && error.status === 404)) toast(error.message);
+    listRecent();
   });
+} else {
+  listRecent();
 }

@@ -17,6 +17,7 @@ from smartfocus.server.schemas import (
     FrameSubject,
     Job,
     Plan,
+    RecentVideo,
     SelectRequest,
     SelectResponse,
     Subject,
@@ -79,6 +80,28 @@ async def upload_video(request: Request, services: ServicesDep, session: Session
     services.jobs.submit(job)
     services.jobs.submit(services.store.add_job(record, "preview"))  # scrubbing gets fast when it is done
     return UploadResponse(video_id=video_id, info=VideoInfo(**info), analysis=Job.of(job))
+
+
+RECENT_VIDEOS = 20
+
+
+@router.get("/videos", response_model=list[RecentVideo])
+def recent_videos(services: ServicesDep, session: SessionDep) -> list[RecentVideo]:
+    """This browser session's videos, the most recent first (at most 20): the page's "recent" list."""
+    if not session:
+        return []
+    found = []
+    for video in services.store.videos_of(session, RECENT_VIDEOS):
+        analysis = services.store.latest_job(video.id, "analyse")
+        found.append(
+            RecentVideo(
+                video_id=video.id,
+                info=VideoInfo(**{**video.info, "filename": video.filename}),
+                keyframes=len(video.plan.keyframes),
+                analysis=analysis.state if analysis else None,
+            )
+        )
+    return found
 
 
 @router.get("/videos/{video_id}", response_model=Video)
