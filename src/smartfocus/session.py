@@ -54,6 +54,7 @@ from smartfocus.focus.timeline import (
     part_of_a_region,
     subject_identity,
     subject_label,
+    track_name,
 )
 from smartfocus.media.proxy import preview_copy_steps
 from smartfocus.media.reader import VideoInfo, VideoReader
@@ -429,8 +430,8 @@ class FocusSession:
         instances = analysis.instances(frame)
         found = []
         for row in range(len(instances)):
-            label = analysis.class_names.get(int(instances.class_ids[row]), "object")
             track_id: int | None = int(instances.track_ids[row])
+            label = track_name(analysis, track_id)  # as a click on it names it
             mask = hover_mask(analysis, frame, row, self._successors)
             if instances.scores[row] < UNSURE_SCORE:  # a click there may mean the region around it
                 core = mask_core(instances.masks[row], analysis.frame_size)

@@ -118,7 +118,8 @@ class FollowedSubject(_OnRegionTrack):
 
 def subject_identity(analysis: Analysis, subject: Subject) -> tuple[str, int | None]:
     """What a subject is: the detector's class and the clicked track's id ("person", 3), or
-    ("region", None) for a click on something the detector does not know."""
+    ("region", None) for a click on something the detector does not know. The class is the track's
+    score-weighted vote, and is named only when its detections are confident (`class_name`)."""
     if isinstance(subject, CorrectedSubject):
         return subject_identity(analysis, subject.base)
     if isinstance(subject, RegionSubject):
@@ -126,9 +127,23 @@ def subject_identity(analysis: Analysis, subject: Subject) -> tuple[str, int | N
     # a FollowedSubject or SubjectTrack names its tracks; a PartsSubject's first part is the clicked one
     track = subject.parts[0] if isinstance(subject, PartsSubject) else subject
     track_id = int(track.track_ids[0])  # type: ignore[attr-defined]
+    return track_name(analysis, track_id), track_id
+
+
+CONFIDENT_LABEL_SCORE = 0.5  # below it the detector's class is often wrong (a kitten "person")
+
+
+def track_name(analysis: Analysis, track_id: int) -> str:
+    """What to call a track: its detections' score-weighted class vote, or "object" when they are
+    not confident enough to state a class as fact (a subject is better called by what the user can
+    see, its thumbnail, than by a wrong class)."""
     seen = np.flatnonzero(analysis.track_ids == track_id)
-    name = analysis.class_names.get(int(analysis.class_ids[seen[0]]), "object") if len(seen) else "object"
-    return name, track_id
+    if not len(seen):
+        return "object"
+    scores, classes = analysis.scores[seen], analysis.class_ids[seen].astype(np.int64)
+    if float(np.median(scores)) < CONFIDENT_LABEL_SCORE:
+        return "object"
+    return analysis.class_names.get(int(np.argmax(np.bincount(classes, weights=scores))), "object")
 
 
 def subject_label(analysis: Analysis, subject: Subject) -> str:
