@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import time
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -271,6 +272,31 @@ def test_concurrent_clicks_are_all_kept_and_stale_edits_are_refused(
     assert current["keyframes"] == plan["keyframes"] and current["blur"] == 0.3
     fresh = client.put("/plan", json={"video_id": video_id, "keyframes": [], "version": current["version"]})
     assert fresh.status_code == 200 and fresh.json()["keyframes"] == [] and fresh.json()["blur"] == 0.3
+
+
+def test_a_render_exports_its_mattes_as_a_zip_of_pngs(
+    live_server: Any, client: httpx.Client, analysed: dict
+) -> None:
+    video_id = analysed["video_id"]
+    client.post("/reset", json={"video_id": video_id})
+    client.post("/select", json={"video_id": video_id, "frame": 0, "x": WOMAN[0], "y": WOMAN[1]})
+    job = client.post("/render", json={"video_id": video_id, "mattes": True}).json()
+    final = follow(live_server, client, job["id"])[-1]
+    assert final["state"] == "done" and final["mattes_url"], final
+    archive = client.get(final["mattes_url"])
+    assert archive.status_code == 200 and archive.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(archive.content)) as bundle:
+        assert bundle.namelist() == [f"{i:05d}.png" for i in range(CLIP_FRAMES)]
+        matte = cv2.imdecode(np.frombuffer(bundle.read("00000.png"), np.uint8), cv2.IMREAD_UNCHANGED)
+    assert matte.shape == (720, 1280) and matte.dtype == np.uint8
+    assert matte[int(WOMAN[1]), int(WOMAN[0])] > 200 and 0.02 < (matte > 127).mean() < 0.5  # her, not all
+    renders = live_server.settings.videos_dir / video_id / "renders"
+    assert not [p for p in renders.iterdir() if p.is_dir() or p.name.startswith(".")]  # no PNG folder left
+    plain = client.post("/render", json={"video_id": video_id}).json()
+    assert follow(live_server, client, plain["id"])[-1]["mattes_url"] is None
+    missing = client.get("/download", params={"job_id": plain["id"], "what": "mattes"})
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    client.post("/reset", json={"video_id": video_id})
 
 
 def test_cancel_leaves_no_output(live_server: Any, client: httpx.Client, analysed: dict) -> None:

@@ -6,6 +6,7 @@ keyframes, and after rendering.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +187,7 @@ def test_upload_focus_keyframe_render_download(
     plan = page.request.get(f"{live_server.url}/plan?video_id={video_id}").json()
     assert plan["blur"] == 0.7 and plan["keyframes"][0]["exclude"] == [list(EXCLUDED)]
 
+    page.check("#export-mattes")
     page.click("#render")
     page.wait_for_selector("#render-progress:not([hidden]), #download:not([hidden])")
     page.screenshot(path=SHOTS / "04_rendering.png")  # usually mid-render: the progress bar
@@ -198,6 +200,11 @@ def test_upload_focus_keyframe_render_download(
     with av.open(str(saved)) as container:
         assert container.streams.video[0].codec_context.name == "h264"
         assert sum(1 for _ in container.decode(video=0)) == 45
+    with page.expect_download() as mattes:
+        page.click("#download-mattes")
+    mattes.value.save_as(tmp_path / "mattes.zip")
+    with zipfile.ZipFile(tmp_path / "mattes.zip") as bundle:
+        assert bundle.namelist() == [f"{i:05d}.png" for i in range(45)]
     store = Store(live_server.settings.database)
     rendered = store.latest_job(video_id, "render")
     store.close()

@@ -14,9 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import shutil
 import threading
 import time
+import zipfile
 from collections import Counter
+from pathlib import Path
 
 from smartfocus.errors import SmartfocusError
 from smartfocus.focus.plan import FocusPlan
@@ -42,6 +46,25 @@ class _Shutdown(Exception):
     """A job stopped because the server stops: it resumes at the next start."""
 
 
+def _with_zipped_mattes(
+    session: FocusSession, output: Path, plan: FocusPlan, blur: float, archive: Path
+) -> Steps[Path]:
+    """A render that also exports its mattes, as one zip (`00000.png`, ...: 255 = subject) to
+    download beside the video; the PNGs' folder is removed, the zip appears only when complete."""
+    folder = output.with_suffix(".mattes")
+    try:
+        rendered = yield from session.render_steps(output, plan, blur=blur, matte_dir=folder)
+        partial = archive.with_name(f".{archive.name}.partial")
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_STORED) as bundle:  # PNGs are compressed already
+            for png in sorted(folder.glob("*.png")):
+                bundle.write(png, png.name)
+        os.replace(partial, archive)
+        return rendered
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        archive.with_name(f".{archive.name}.partial").unlink(missing_ok=True)
+
+
 class _TimeLimit(Exception):
     """A job ran past `Settings.max_job_s`."""
 
@@ -64,9 +87,13 @@ class JobRunner:
         """Start the workers, first re-queueing what a previous process left unfinished."""
         for job in self.store.interrupted_jobs():
             note = "resumed after a server restart" if job.state == "running" else job.note
-            if job.output is not None:  # a killed process leaves its encoder's temp file behind
-                for partial in job.output.parent.glob(f".{job.id}.partial*"):
-                    partial.unlink(missing_ok=True)
+            if job.output is not None:  # a killed process leaves temp files (and matte PNGs) behind
+                for partial in job.output.parent.glob(f".{job.id}.*"):
+                    if partial.is_dir():
+                        shutil.rmtree(partial)
+                    else:
+                        partial.unlink(missing_ok=True)
+                shutil.rmtree(job.output.with_suffix(".mattes"), ignore_errors=True)
             self.store.update_job(job.id, state="queued", done=0, note=note)
             self.submit(job)
         self._threads = [
@@ -192,7 +219,9 @@ class JobRunner:
         assert job.output is not None and job.plan is not None
         job.output.parent.mkdir(parents=True, exist_ok=True)
         blur = self.settings.default_blur if job.blur is None else job.blur
-        return session.render_steps(job.output, job.plan, blur=blur)
+        if job.mattes_zip is None:
+            return session.render_steps(job.output, job.plan, blur=blur)
+        return _with_zipped_mattes(session, job.output, job.plan, blur, job.mattes_zip)
 
     def _apply_plan(self, job: JobRecord) -> None:
         """A plan job's plan becomes the video's, if no other edit changed the keyframes first (that

@@ -126,6 +126,7 @@ class SelectResponse(BaseModel):
 class RenderRequest(BaseModel):
     video_id: str
     blur: float | None = Field(None, ge=0, le=1, description="default: the plan's blur")
+    mattes: bool = Field(False, description="also export the subject matte of every frame (a zip of PNGs)")
 
 
 JobStateName = Literal["queued", "running", "done", "failed", "cancelled"]
@@ -142,6 +143,9 @@ class Job(BaseModel):
     error: str | None = None
     note: str | None = None
     download_url: str | None = None
+    mattes_url: str | None = Field(
+        None, description="a finished render's mattes (zip), when it exported them"
+    )
     eta_s: float | None = Field(
         None, description="seconds left while it runs, from its pace so far (null until it is known)"
     )
@@ -160,6 +164,9 @@ class Job(BaseModel):
             note=job.note,
             download_url=f"/download?job_id={job.id}"
             if job.kind == "render" and job.state == "done"
+            else None,
+            mattes_url=f"/download?job_id={job.id}&what=mattes"
+            if job.kind == "render" and job.state == "done" and job.mattes
             else None,
             eta_s=_eta(job),
         )

@@ -43,6 +43,7 @@ _ADDED_COLUMNS = (
     ("jobs", "started", "REAL"),
     ("sessions", "seen", "REAL"),
     ("jobs", "base_plan", "TEXT"),
+    ("jobs", "mattes", "INTEGER NOT NULL DEFAULT 0"),
 )
 
 
@@ -85,6 +86,12 @@ class JobRecord:
     updated: float
     started: float | None  # when it last started running
     base_plan: FocusPlan | None  # a plan job's: the plan it replaces (it is applied only onto that one)
+    mattes: bool  # a render's: it also exports its mattes (`mattes_zip`)
+
+    @property
+    def mattes_zip(self) -> Path | None:
+        """Where a render that exports mattes leaves them: a zip of one PNG per frame."""
+        return self.output.with_suffix(".mattes.zip") if self.output is not None and self.mattes else None
 
     @property
     def finished(self) -> bool:
@@ -216,13 +223,14 @@ class Store:
         blur: float | None = None,
         output_dir: Path | None = None,
         base_plan: FocusPlan | None = None,
+        mattes: bool = False,
     ) -> JobRecord:
         """A queued job; a render's file will be `output_dir/<job id>.mp4`."""
         job_id, now = new_id(), time.time()
         output = output_dir / f"{job_id}.mp4" if output_dir else None
         self._run(
-            "INSERT INTO jobs (id, video_id, session, kind, state, plan, blur, output, created, updated, base_plan)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO jobs (id, video_id, session, kind, state, plan, blur, output, created, updated, base_plan, mattes)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 job_id,
                 video.id,
@@ -235,6 +243,7 @@ class Store:
                 now,
                 now,
                 base_plan.to_json() if base_plan else None,
+                int(mattes),
             ),
         )
         return self.job(job_id)  # type: ignore[return-value]
@@ -300,4 +309,5 @@ def _job(row: sqlite3.Row) -> JobRecord:
         updated=row["updated"],
         started=row["started"],
         base_plan=FocusPlan.from_json(row["base_plan"]) if row["base_plan"] else None,
+        mattes=bool(row["mattes"]),
     )

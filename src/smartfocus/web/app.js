@@ -15,7 +15,7 @@ const el = {
   analysisPercent: $("analysis-percent"), analysisFill: $("analysis-fill"), modeFocus: $("mode-focus"),
   modeAdd: $("mode-add"), modeRefine: $("mode-refine"), modeExclude: $("mode-exclude"), undo: $("undo"),
   redo: $("redo"), strips: $("strips"), hint: $("hint"), keyframeList: $("keyframe-list"), showFocus: $("show-focus"),
-  showMask: $("show-mask"), recent: $("recent"), recentList: $("recent-list"),
+  showMask: $("show-mask"), exportMattes: $("export-mattes"), downloadMattes: $("download-mattes"), recent: $("recent"), recentList: $("recent-list"),
   blur: $("blur"), blurValue: $("blur-value"), reset: $("reset"), render: $("render"),
   renderProgress: $("render-progress"), renderText: $("render-text"), renderPercent: $("render-percent"),
   renderFill: $("render-fill"), cancelRender: $("cancel-render"), download: $("download"), toast: $("toast"),
@@ -693,7 +693,8 @@ el.blur.addEventListener("change", () => edit(async () => {
 
 el.render.addEventListener("click", async () => {
   try {
-    trackRender(await api("/render", { method: "POST", body: { video_id: state.videoId } }));
+    const body = { video_id: state.videoId, mattes: el.exportMattes.checked };
+    trackRender(await api("/render", { method: "POST", body }));
   } catch (error) {
     toast(error.message);
   }
@@ -723,6 +724,8 @@ function updateRender(job) {
   if (job.state === "failed") el.renderProgress.classList.add("failed");
   if (job.state === "cancelled") toast("Render cancelled.");
   el.download.hidden = job.state !== "done";
+  el.downloadMattes.hidden = !(job.state === "done" && job.mattes_url);
+  if (job.mattes_url) el.downloadMattes.href = job.mattes_url;
   if (job.state === "done") {
     el.download.href = job.download_url;
     el.render.textContent = "Render again";

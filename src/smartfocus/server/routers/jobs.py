@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Literal
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse
@@ -27,6 +28,7 @@ def render(body: RenderRequest, services: ServicesDep, session: SessionDep) -> J
         plan=video.plan,
         blur=video.blur if body.blur is None else body.blur,
         output_dir=services.settings.videos_dir / video.id / "renders",
+        mattes=body.mattes,
     )
     services.jobs.submit(job)
     return Job.of(job)
@@ -52,9 +54,14 @@ def cancel_job(job_id: str, services: ServicesDep, session: SessionDep) -> Job:
     responses={200: {"content": {"video/mp4": {}}, "description": "the rendered H.264 mp4"}},
 )
 def download(
-    services: ServicesDep, session: SessionDep, video_id: str | None = None, job_id: str | None = None
+    services: ServicesDep,
+    session: SessionDep,
+    video_id: str | None = None,
+    job_id: str | None = None,
+    what: Literal["video", "mattes"] = "video",
 ) -> FileResponse:
-    """The rendered mp4 of a render job, or the latest finished render of a video."""
+    """The rendered mp4 of a render job, or the latest finished render of a video; with
+    `what=mattes`, the render's mattes (a zip of PNGs, when it was asked for with `mattes`)."""
     if job_id:
         job = owned_job(services.store, job_id, session)
         if job.kind != "render":
@@ -70,6 +77,12 @@ def download(
     else:
         raise ApiError(422, "invalid_request", "pass video_id or job_id")
     video = owned_video(services.store, job.video_id, session)
+    if what == "mattes":
+        if job.mattes_zip is None or not job.mattes_zip.is_file():
+            raise not_found("mattes of this render (ask for them with mattes: true)")
+        return FileResponse(
+            job.mattes_zip, media_type="application/zip", filename=f"{Path(video.filename).stem}_mattes.zip"
+        )
     if job.output is None or not job.output.is_file():
         raise not_found("the render's file")
     return FileResponse(job.output, media_type="video/mp4", filename=f"{Path(video.filename).stem}_focus.mp4")
