@@ -58,6 +58,7 @@ from smartfocus.media.reader import VideoInfo, VideoReader
 from smartfocus.media.reader import open_video as open_reader
 from smartfocus.paths import smartfocus_home
 from smartfocus.progress import Progress, Steps, drive
+from smartfocus.render.chunks import ChunkRunner, chunked_render_steps
 from smartfocus.render.compositor import DEFAULT_BLUR, LensSettings
 from smartfocus.render.frame import focus_frame
 from smartfocus.render.job import FocusStream, default_workers, render_steps
@@ -199,6 +200,8 @@ class FocusSession:
             keeps both under its data folder).
         click_segmenter: segments clicks on objects the detector does not know (default:
             `vision.region.click_segmenter()`, made on first use).
+        runner: where focus renders run: None renders in this process (the embedded default), a
+            `ChunkRunner` (say `smartfocus.cluster.Cluster.runner()`) renders in chunks there.
     """
 
     def __init__(
@@ -210,8 +213,10 @@ class FocusSession:
         cache_dir: Path | None = None,
         region_cache_dir: Path | None = None,
         click_segmenter: ClickSegmenter | None = None,
+        runner: ChunkRunner | None = None,
     ) -> None:
         self.reader = reader
+        self.runner = runner
         self.model = model or SharedModel()
         self.settings = settings or AnalysisSettings()
         self.cache_dir = cache_dir or smartfocus_home() / "analyses"
@@ -431,15 +436,23 @@ class FocusSession:
         if timeline is None and plan is not None and plan.keyframes:
             yield from self.analysis_steps()
             timeline = self.timeline(plan, transition_seconds=transition_seconds, any_object=any_object)
-        with self._lock:
+        mattes = Path(matte_dir) if matte_dir else None
+        if self.runner is not None and timeline is not None:  # the chunks read the video themselves
             return (
-                yield from render_steps(
+                yield from chunked_render_steps(
                     self.reader,
                     Path(output),
                     timeline,
                     LensSettings(blur),
+                    self.runner,
                     refine=refine,
-                    matte_dir=Path(matte_dir) if matte_dir else None,
+                    matte_dir=mattes,
+                )
+            )
+        with self._lock:
+            return (
+                yield from render_steps(
+                    self.reader, Path(output), timeline, LensSettings(blur), refine=refine, matte_dir=mattes
                 )
             )
 
@@ -548,12 +561,14 @@ def open_video(
     fps: float | None = None,
     cache_dir: Path | None = None,
     region_cache_dir: Path | None = None,
+    runner: ChunkRunner | None = None,
 ) -> FocusSession:
     """Open a video file or frame folder for focusing (nothing is analysed until needed).
 
     `model`: weights (path or official name; default `$SMARTFOCUS_MODEL`) or a `SharedModel` that
     several sessions share. `quality` is an analysis preset ("fast", "balanced" (default), "best";
     see `vision.segment.QUALITY_PRESETS`); `imgsz` and `stride` override its resolution and stride.
+    `runner`: where renders run (see `FocusSession`).
     """
     try:
         settings = analysis_settings(quality, imgsz=imgsz, stride=stride)
@@ -566,4 +581,5 @@ def open_video(
         settings=settings,
         cache_dir=cache_dir,
         region_cache_dir=region_cache_dir,
+        runner=runner,
     )

@@ -61,6 +61,8 @@ class _FrameSource(Protocol):
 
     def read_yuv(self, index: int, yuv: YuvColour) -> Yuv420Frame: ...
 
+    def keyframes(self) -> np.ndarray: ...
+
     def close(self) -> None: ...
 
 
@@ -124,6 +126,11 @@ class VideoReader:
             return
         for index, image in self.frames(start, stop):
             yield index, cv2.resize(image, size, interpolation=interpolation)
+
+    def keyframes(self) -> np.ndarray:
+        """Sorted indices of the frames decoding can start on without decoding earlier ones (every
+        frame of a folder): where a chunked render cuts, so no chunk decodes frames it does not use."""
+        return self._source.keyframes()
 
     def _checked(self, index: int) -> int:
         if not 0 <= index < self.info.frame_count:
@@ -318,6 +325,10 @@ class _FileSource:
                 "re-export the video"
             )
         return frame
+
+    def keyframes(self) -> np.ndarray:
+        starts = np.searchsorted(self._index.pts, self._index.key_pts, side="left")
+        return np.unique(starts[starts < len(self._index.pts)]).astype(np.int64)
 
     def close(self) -> None:
         self._decoded = None
@@ -523,6 +534,9 @@ class _SequenceSource:
 
     def read_yuv(self, index: int, yuv: YuvColour) -> Yuv420Frame:
         return Yuv420Frame.from_bgr(self.read(index), yuv)
+
+    def keyframes(self) -> np.ndarray:
+        return np.arange(len(self._files), dtype=np.int64)
 
     def close(self) -> None:
         pass
