@@ -53,6 +53,10 @@ R = TypeVar("R")
 class ChunkRunner(Protocol):
     """Where chunks run: in this process, or on a cluster's workers."""
 
+    def chunk_frames(self, frame_count: int) -> int:
+        """Frames per chunk for a render of `frame_count` frames."""
+        ...
+
     def ordered(self, work: Callable[[J], R], jobs: Iterable[J]) -> Generator[R, None, None]:
         """`work(job)` for every job, the results in the jobs' order; closing the generator early
         cancels the jobs still running and waits until they have stopped."""
@@ -61,6 +65,12 @@ class ChunkRunner(Protocol):
 
 class InProcess:
     """Chunks one after another in this process: the chunked render without a cluster."""
+
+    def __init__(self, chunk_frames: int = DEFAULT_CHUNK_FRAMES) -> None:
+        self._chunk_frames = chunk_frames
+
+    def chunk_frames(self, frame_count: int) -> int:
+        return self._chunk_frames
 
     def ordered(self, work: Callable[[J], R], jobs: Iterable[J]) -> Generator[R, None, None]:
         for job in jobs:
@@ -198,7 +208,6 @@ def chunked_render_steps(
     *,
     refine: bool = True,
     matte_dir: Path | None = None,
-    chunk_frames: int = DEFAULT_CHUNK_FRAMES,
     workers: int = 1,
 ) -> Steps[Path]:
     """`render.job.render_steps` with the frames rendered in chunks by `runner`: the same outputs
@@ -206,7 +215,7 @@ def chunked_render_steps(
     Closing the steps cancels the chunks still running; nothing is left at `output` or `matte_dir`.
     """
     info = reader.info
-    chunks = plan_chunks(timeline, reader.keyframes(), chunk_frames)
+    chunks = plan_chunks(timeline, reader.keyframes(), runner.chunk_frames(len(reader)))
     audio = info.path if info.has_audio and not info.is_image_sequence else None
     sequence_fps = float(info.fps) if info.is_image_sequence else None
     total = len(reader)
@@ -230,7 +239,6 @@ def chunked_render_steps(
             contextlib.closing(segments),
             tempfile.TemporaryDirectory(prefix=".smartfocus-segments-", dir=output.parent) as folder,
         ):
-            yield 0, total
             for data in segments:
                 segment = Path(folder) / "segment.mp4"
                 segment.write_bytes(data)

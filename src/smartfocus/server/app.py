@@ -17,6 +17,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
 from smartfocus import __version__
+from smartfocus.cluster import Cluster
 from smartfocus.server import upload
 from smartfocus.server.deps import SESSION_COOKIE, Services
 from smartfocus.server.errors import error_response, install_error_handlers, storage_fault
@@ -77,15 +78,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     state = Services(settings, store, model, JobRunner(store, settings, model), Previews(settings, model))
     live = LiveService(model)  # webcam over WebRTC: /live
 
+    cluster = Cluster(settings.cluster) if settings.cluster else None  # renders run there
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         upload.remove_orphans(settings.videos_dir, store.video_ids())  # uploads cut off by a kill
+        if cluster is not None:
+            await run_in_threadpool(cluster.connect)
         state.jobs.start()
         try:
             yield
         finally:
             await live.close()
             await run_in_threadpool(state.jobs.stop)
+            if cluster is not None:
+                await run_in_threadpool(cluster.close)
             state.previews.close()
             store.close()
 
