@@ -26,6 +26,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Literal, TypedDict, Unpack
 
@@ -58,13 +59,15 @@ from smartfocus.media.reader import VideoInfo, VideoReader
 from smartfocus.media.reader import open_video as open_reader
 from smartfocus.paths import smartfocus_home
 from smartfocus.progress import Progress, Steps, drive
-from smartfocus.render.chunks import ChunkRunner, chunked_render_steps
+from smartfocus.render.chunks import chunked_render_steps
 from smartfocus.render.compositor import DEFAULT_BLUR, LensSettings
 from smartfocus.render.frame import focus_frame
 from smartfocus.render.job import FocusStream, default_workers, render_steps
 from smartfocus.render.preview import thumbnail
+from smartfocus.runner import ChunkRunner
 from smartfocus.vision.analysis import Analysis, analysis_steps, cache_path, load_cached, video_fingerprint
-from smartfocus.vision.model import SharedModel
+from smartfocus.vision.chunked import chunked_analysis_steps
+from smartfocus.vision.model import SharedModel, load_segmenter
 from smartfocus.vision.propagate import RegionSettings, segment_on_grid, track_region
 from smartfocus.vision.region import ClickSegmenter, Point, RegionTrack, click_segmenter, region_cache_path
 from smartfocus.vision.segment import AnalysisSettings, analysis_settings
@@ -200,8 +203,8 @@ class FocusSession:
             keeps both under its data folder).
         click_segmenter: segments clicks on objects the detector does not know (default:
             `vision.region.click_segmenter()`, made on first use).
-        runner: where focus renders run: None renders in this process (the embedded default), a
-            `ChunkRunner` (say `smartfocus.cluster.Cluster.runner()`) renders in chunks there.
+        runner: where analyses and focus renders run: None in this process (the embedded default),
+            a `ChunkRunner` (say `smartfocus.cluster.Cluster.runner()`) in chunks there.
     """
 
     def __init__(
@@ -255,13 +258,21 @@ class FocusSession:
 
     def analysis_steps(self) -> Steps[Analysis]:
         """Segment and track the whole video once, as steps (`smartfocus.progress`); from the disk
-        cache (no steps, no model load) when it was done before."""
+        cache (no steps, no model load) when it was done before. With a runner, in chunks there,
+        each worker loading the model itself."""
         if self._analysis is None:
             fingerprint = self.model.fingerprint()
             with self._lock:
-                self._analysis = yield from analysis_steps(
-                    self.reader, self.model.segmenter, fingerprint, self.settings, self.cache_dir
-                )
+                if self.runner is not None:
+                    load = partial(load_segmenter, self.model.spec, self.model.device)
+                    steps = chunked_analysis_steps(
+                        self.reader, self.runner, load, fingerprint, self.settings, self.cache_dir
+                    )
+                else:
+                    steps = analysis_steps(
+                        self.reader, self.model.segmenter, fingerprint, self.settings, self.cache_dir
+                    )
+                self._analysis = yield from steps
             self._analysis_key = cache_path(self.cache_dir, self.info.path, fingerprint, self.settings).stem
         return self._analysis
 

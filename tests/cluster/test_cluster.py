@@ -24,8 +24,10 @@ import psutil
 import pytest
 
 from smartfocus import FocusPlan, FocusSession, open_video
+from smartfocus.focus.selection import select_instance
 from smartfocus.media.reader import open_video as open_reader
-from smartfocus.render.chunks import ChunkRunner
+from smartfocus.runner import ChunkRunner
+from smartfocus.vision.analysis import Analysis
 
 pytest.importorskip("ray")
 
@@ -45,8 +47,8 @@ def cluster() -> Iterator[object]:
         yield connected
 
 
-def _session(clip: Path, model: Path, runner: ChunkRunner | None = None) -> FocusSession:
-    return open_video(clip, model=model, runner=runner)  # the analysis comes from the disk cache
+def _session(clip: Path, model: Path, runner: ChunkRunner | None = None, **options: Path) -> FocusSession:
+    return open_video(clip, model=model, runner=runner, **options)  # the analysis: from the disk cache
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +100,37 @@ def test_a_cluster_render_matches_the_one_process_render(one_process: Path, on_c
         assert np.array_equal(matte, cv2.imread(str(on_cluster / "mattes" / name), cv2.IMREAD_UNCHANGED))
     assert all(value == float("inf") for value in psnr[: CHUNK_FRAMES - 32])
     assert min(psnr) > 42.0, min(psnr)
+
+
+def _track_under(analysis: Analysis, frame: int, point: tuple[float, float]) -> int:
+    instances = analysis.instances(frame)
+    return int(
+        instances.track_ids[select_instance(instances, *point, analysis.frame_size, analysis.class_names)]
+    )
+
+
+def test_a_cluster_analysis_keeps_identities_across_its_cuts(
+    cluster: object, short_clip: Path, model_path: Path, tmp_path: Path
+) -> None:
+    with _session(short_clip, model_path) as session:
+        whole = session.analyse()
+    runner = cluster.runner(chunk_frames=15)  # short chunks keep the test short; each leads by 30
+    with _session(short_clip, model_path, runner, cache_dir=tmp_path) as session:
+        steps = session.analysis_steps()
+        assert [done for done, _ in steps] == [15, 30, 45]  # three chunks, on 2 model-holding actors
+        chunked = session.analyse()
+    assert list(tmp_path.glob("*.npz"))  # cached like any analysis
+    # The walker is in view throughout: one track in the one-process analysis, and one track, with
+    # the same masks, across both cuts (frames 15 and 30) of the chunked one.
+    walker, stitched = _track_under(whole, 0, WALKER), _track_under(chunked, 0, WALKER)
+    assert whole.tracklets()[walker].frames.tolist() == list(range(SHORT_FRAMES))
+    assert chunked.tracklets()[stitched].frames.tolist() == list(range(SHORT_FRAMES))
+    for frame in range(SHORT_FRAMES):
+        row = whole.tracklets()[walker].rows[frame]
+        other = chunked.tracklets()[stitched].rows[frame]
+        a, b = whole.mask(int(row)), chunked.mask(int(other))
+        assert (a & b).sum() / (a | b).sum() > 0.9, frame
+    assert len(chunked.tracklets()) == len(whole.tracklets())  # no identity split at a cut
 
 
 def _chunk_pids() -> list[int]:

@@ -1,8 +1,11 @@
-"""Chunks as Ray tasks: submitted a few ahead, collected in order, retried when a worker dies.
+"""Chunks on Ray: submitted a few ahead, collected in order, run again when a worker dies.
 
 A render chunk needs no model, so it is a plain task that asks for one CPU and runs on any node;
 Ray retries it (`max_retries`) when the process running it dies, so a lost worker costs its chunk's
-time, not the render. Application errors are not retried: they would fail again.
+time, not the render. Chunks that need a model (the analysis) run on actors, one per GPU (asking Ray
+for it) or, without GPUs, one per CPU slot, each loading the model once and keeping it for every
+chunk it gets; an actor that dies is restarted and its chunks run again. Application errors are
+not retried: they would fail again.
 """
 
 from __future__ import annotations
@@ -10,12 +13,14 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Generator, Iterable
-from typing import TypeVar
+from typing import Generic, TypeVar
 
-from smartfocus.render.chunks import DEFAULT_CHUNK_FRAMES, WARMUP_FRAMES
+from smartfocus.render.chunks import WARMUP_FRAMES
+from smartfocus.runner import DEFAULT_CHUNK_FRAMES
 
 J = TypeVar("J")
 R = TypeVar("R")
+S = TypeVar("S")
 MIN_CHUNK_FRAMES = WARMUP_FRAMES // 2  # shorter chunks spend more on warming up than on frames
 CHUNK_RETRIES = 3  # a chunk's worker may die this many times before the render fails
 CANCEL_WAIT_S = 30.0  # how long cancelled chunks get to stop before their workers are killed
@@ -67,16 +72,59 @@ class RayRunner:
         import ray
 
         task = ray.remote(num_cpus=1, max_retries=self.retries)(work)
+        return self._collect(lambda job, _: task.remote(job), jobs)
+
+    def ordered_with(
+        self, load: Callable[[], S], work: Callable[[S, J], R], jobs: Iterable[J]
+    ) -> Generator[R, None, None]:
+        import ray
+
+        gpus = int(ray.cluster_resources().get("GPU", 0))
+        resources = {"num_gpus": 1} if gpus else {"num_cpus": 1}
+        holder = ray.remote(max_restarts=self.retries, max_task_retries=self.retries, **resources)(_Holder)
+        actors = [holder.remote(load) for _ in range(gpus or self.slots)]
+
+        def stop(pending: list) -> None:  # the model goes with them; a chunk still running stops too
+            for actor in actors:
+                ray.kill(actor)
+            if pending:
+                ray.wait(pending, num_returns=len(pending), timeout=CANCEL_WAIT_S, fetch_local=False)
+
+        yield from self._collect(lambda job, n: actors[n % len(actors)].run.remote(work, job), jobs, stop)
+
+    def _collect(
+        self,
+        submit: Callable[[J, int], object],
+        jobs: Iterable[J],
+        stop: Callable[[list], None] | None = None,
+    ) -> Generator[R, None, None]:
+        """Submit jobs `in_flight` ahead and yield their results in order; at the end, or when
+        closed early, `stop` what is still pending (default: cancel those tasks)."""
+        import ray
+
         pending: deque[ray.ObjectRef] = deque()
         try:
-            for job in jobs:
-                pending.append(task.remote(job))
+            for number, job in enumerate(jobs):
+                pending.append(submit(job, number))
                 if len(pending) >= self.in_flight:
                     yield ray.get(pending.popleft())
             while pending:
                 yield ray.get(pending.popleft())
         finally:
-            _cancel(list(pending))
+            (stop or _cancel)(list(pending))
+
+
+class _Holder(Generic[S]):
+    """A Ray actor's state: what `load` gave, made on its first chunk and kept for the next."""
+
+    def __init__(self, load: Callable[[], S]) -> None:
+        self._load = load
+        self._held: list[S] = []
+
+    def run(self, work: Callable[[S, J], R], job: J) -> R:
+        if not self._held:
+            self._held.append(self._load())
+        return work(self._held[0], job)
 
 
 def _cancel(refs: list) -> None:

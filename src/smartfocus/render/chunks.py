@@ -14,7 +14,7 @@ What differs is x264's own choices at each cut (a fresh encoder, its rate contro
 starting over), so decoded pixels near a cut match a one-process render to within the encoder's
 loss (the tests measure PSNR), not bit for bit. Frame count, timestamps and audio are identical.
 
-Chunks run through a `ChunkRunner`: `InProcess` here, a Ray cluster in `smartfocus.cluster`.
+Chunks run through a `smartfocus.runner.ChunkRunner`: in this process, or on a Ray cluster.
 """
 
 from __future__ import annotations
@@ -22,10 +22,9 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import zlib
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
 
 import numpy as np
 
@@ -41,40 +40,9 @@ from smartfocus.render.compositor import LensSettings
 from smartfocus.render.frame import prepare_frame, stabilise
 from smartfocus.render.job import FocusStream, matte_folder
 from smartfocus.render.matte import MatteStabilizer
+from smartfocus.runner import ChunkRunner, plan_cuts
 
-DEFAULT_CHUNK_FRAMES = 150  # 5 s at 30 fps: a few seconds of work per chunk, its warm-up a third of it
 WARMUP_FRAMES = 48  # see the module docstring
-KEYFRAME_REACH = 0.25  # a cut moves to a keyframe up to this fraction of a chunk away
-
-J = TypeVar("J")
-R = TypeVar("R")
-
-
-class ChunkRunner(Protocol):
-    """Where chunks run: in this process, or on a cluster's workers."""
-
-    def chunk_frames(self, frame_count: int) -> int:
-        """Frames per chunk for a render of `frame_count` frames."""
-        ...
-
-    def ordered(self, work: Callable[[J], R], jobs: Iterable[J]) -> Generator[R, None, None]:
-        """`work(job)` for every job, the results in the jobs' order; closing the generator early
-        cancels the jobs still running and waits until they have stopped."""
-        ...
-
-
-class InProcess:
-    """Chunks one after another in this process: the chunked render without a cluster."""
-
-    def __init__(self, chunk_frames: int = DEFAULT_CHUNK_FRAMES) -> None:
-        self._chunk_frames = chunk_frames
-
-    def chunk_frames(self, frame_count: int) -> int:
-        return self._chunk_frames
-
-    def ordered(self, work: Callable[[J], R], jobs: Iterable[J]) -> Generator[R, None, None]:
-        for job in jobs:
-            yield work(job)
 
 
 @dataclass(frozen=True)
@@ -84,21 +52,6 @@ class Chunk:
     start: int
     stop: int
     warmup: tuple[int, ...]
-
-
-def plan_cuts(frame_count: int, keyframes: np.ndarray, chunk_frames: int) -> list[int]:
-    """Chunk starts (first 0), about `chunk_frames` apart: on a keyframe where one is near, so
-    decoding starts right there; elsewhere on the frame itself (the reader is exact anywhere, it
-    only decodes from the keyframe before)."""
-    if chunk_frames < 1:
-        raise ValueError(f"chunk_frames must be at least 1, got {chunk_frames}")
-    reach = int(chunk_frames * KEYFRAME_REACH)
-    cuts = [0]
-    while cuts[-1] + chunk_frames + reach < frame_count:  # the last chunk takes any short tail
-        want = cuts[-1] + chunk_frames
-        near = keyframes[(keyframes > cuts[-1]) & (np.abs(keyframes - want) <= reach)]
-        cuts.append(int(near[np.argmin(np.abs(near - want))]) if len(near) else want)
-    return cuts
 
 
 def plan_chunks(timeline: FocusTimeline, keyframes: np.ndarray, chunk_frames: int) -> list[Chunk]:

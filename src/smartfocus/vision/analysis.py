@@ -204,21 +204,26 @@ class Analysis:
 
 
 def iter_analysis(
-    reader: VideoReader, segmenter: Segmenter, settings: AnalysisSettings
+    reader: VideoReader,
+    segmenter: Segmenter,
+    settings: AnalysisSettings,
+    start: int = 0,
+    stop: int | None = None,
 ) -> Iterator[tuple[int, Instances]]:
-    """Segment and track a video with a fresh tracker, yielding every frame's instances in order (a
-    generator, so callers can show progress or stop early). With `settings.stride` > 1 the model runs
-    on every stride-th frame (and the last); the frames between get interpolated instances."""
+    """Segment and track a video (frames `start` up to `stop`) with a fresh tracker, yielding every
+    frame's instances in order (a generator, so callers can show progress or stop early). With
+    `settings.stride` > 1 the model runs on every stride-th frame of the video (and the last); the
+    frames between get interpolated instances."""
     size = (reader.info.width, reader.info.height)
     tracker = FrameTracker(segmenter, settings, size)
     scale = tracker.grid[1] / size[0]
-    last = len(reader) - 1
+    last = (len(reader) if stop is None else min(stop, len(reader))) - 1
     previous: tuple[int, Instances] | None = None
     batch: list[tuple[int, np.ndarray]] = []
     # The model sees the frame at its ~320 px input size (the mask grid's), so that is all that is
     # made of each frame (for videos from the YUV planes: ~0.3 ms instead of a full BGR conversion
     # and a resize); bilinear, like ultralytics' LetterBox, which then only pads.
-    decoded = reader.small_frames(tracker.grid[::-1], cv2.INTER_LINEAR)
+    decoded = reader.small_frames(tracker.grid[::-1], cv2.INTER_LINEAR, start, last + 1)
     with contextlib.closing(read_ahead(decoded, depth=BATCH)) as frames:  # decode while inferring
         for index, frame in frames:
             if index % settings.stride and index != last:
