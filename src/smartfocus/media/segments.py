@@ -24,6 +24,8 @@ from av.video.stream import VideoStream
 from smartfocus.errors import MediaError
 from smartfocus.media.writer import _AudioCarry, _reason
 
+EDIT_LIST_SLACK_S = 0.002  # how far an mp4 edit list may move a segment's start (its clock is in ms)
+
 
 class SegmentJoiner:
     """Appends segments in frame order to `path` (through a temp file); `close` finishes it.
@@ -63,12 +65,18 @@ class SegmentJoiner:
                 stream = source.streams.video[0]
                 self._check_matches(stream)
                 packets = [p for p in source.demux(stream) if p.size and p.pts is not None]
-                if not packets:
-                    raise MediaError(f"{segment}: the segment holds no frames; render it again")
+                if not packets or self._frames + len(packets) > len(self._timestamps):
+                    raise MediaError(
+                        f"{segment}: {len(packets)} frames do not fit the render; render it again"
+                    )
                 time_base = stream.time_base
                 assert time_base is not None
                 first = round(Fraction(self._timestamps[self._frames]) / time_base)
                 shift = first - min(p.pts for p in packets)
+                if abs(shift * time_base) > EDIT_LIST_SLACK_S:
+                    raise MediaError(
+                        f"{segment}: was encoded for other frames than the next ones (out of order)"
+                    )
                 for packet in packets:
                     self._mux(packet, shift)
         except (av.FFmpegError, OSError) as error:

@@ -23,7 +23,7 @@ from smartfocus.media.reader import VideoReader
 from smartfocus.media.reader import open_video as open_reader
 from smartfocus.progress import Steps
 from smartfocus.runner import ChunkRunner, plan_cuts
-from smartfocus.vision.analysis import Analysis, cache_path, iter_analysis, load_cached
+from smartfocus.vision.analysis import Analysis, AnalysisPacker, cache_path, iter_analysis, load_cached
 from smartfocus.vision.model import Segmenter
 from smartfocus.vision.segment import AnalysisSettings
 
@@ -49,13 +49,10 @@ def analyse_chunk(segmenter: Segmenter, job: AnalysisJob) -> Analysis:
     """Frames [lead, stop) segmented and tracked with a fresh tracker; frame 0 of the result is
     `job.lead`."""
     with open_reader(job.source, fps=job.sequence_fps) as reader:
-        found = [
-            instances for _, instances in iter_analysis(reader, segmenter, job.settings, job.lead, job.stop)
-        ]
-        size = (reader.info.width, reader.info.height)
-    return Analysis.from_frames(
-        found, frame_size=size, settings=job.settings, class_names=segmenter.class_names
-    )
+        packer = AnalysisPacker((reader.info.width, reader.info.height), job.settings)
+        for _, instances in iter_analysis(reader, segmenter, job.settings, job.lead, job.stop):
+            packer.add(instances)
+    return packer.analysis(segmenter.class_names)
 
 
 class _Stitched:
