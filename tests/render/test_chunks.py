@@ -1,10 +1,15 @@
 """Where a chunked render cuts, and the focus states its chunks carry."""
 
+from collections.abc import Callable
+from pathlib import Path
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 
+from smartfocus import FocusPlan, open_video
 from smartfocus.focus.timeline import FocusState
+from smartfocus.media.reader import open_video as open_reader
 from smartfocus.render.chunks import PackedStates
 from smartfocus.runner import InProcess, plan_cuts
 
@@ -40,3 +45,28 @@ def test_in_process_runs_chunks_in_order_and_loads_once() -> None:
     held = runner.ordered_with(lambda: loads.append(1) or "model", lambda model, job: (model, job), "ab")
     assert list(held) == [("model", "a"), ("model", "b")] and loads == [1]
     assert runner.chunk_frames(10_000) == 10
+
+
+def test_an_in_process_chunked_render_has_the_one_process_frames_and_mattes(
+    dog_clip: Path, cut_clip: Callable[..., Path], model_path: Path, tmp_path: Path
+) -> None:
+    clip = cut_clip(dog_clip, tmp_path / "dog40.mp4", 40, (640, 360))
+    plan = FocusPlan().focus(0, (180.0, 190.0))  # the walker
+    with open_video(clip, model=model_path) as session:
+        session.render(tmp_path / "one.mp4", plan, matte_dir=tmp_path / "one")
+        session.runner = InProcess(16)  # chunks [0, 16), [16, 32), [32, 40)
+        session.render(tmp_path / "chunked.mp4", plan, matte_dir=tmp_path / "chunked")
+    with open_reader(tmp_path / "one.mp4") as one, open_reader(tmp_path / "chunked.mp4") as chunked:
+        assert len(one) == len(chunked) == 40 and np.array_equal(one.timestamps, chunked.timestamps)
+        assert {16, 32} <= set(chunked.keyframes().tolist())
+    for index in range(40):
+        name = f"{index:05d}.png"
+        matte = cv2.imread(str(tmp_path / "one" / name), cv2.IMREAD_UNCHANGED)
+        assert np.array_equal(matte, cv2.imread(str(tmp_path / "chunked" / name), cv2.IMREAD_UNCHANGED))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "chunked",
+        "chunked.mp4",
+        "dog40.mp4",
+        "one",
+        "one.mp4",
+    ]

@@ -12,6 +12,7 @@ frame count, timestamps, colour tags and audio, written atomically.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 from collections.abc import Sequence
 from fractions import Fraction
@@ -56,18 +57,20 @@ class SegmentJoiner:
         """Frames joined so far."""
         return self._frames
 
-    def add(self, segment: Path) -> int:
-        """Append `segment` (an mp4 whose frames come next) and return how many frames it held."""
+    def add(self, segment: Path | bytes) -> int:
+        """Append `segment` (an mp4, a file or its bytes, whose frames come next) and return how many
+        frames it held."""
         if self._done:
             raise ValueError(f"{self.path}: the join is already closed")
         try:
-            with av.open(str(segment), metadata_errors="ignore") as source:
+            opened = io.BytesIO(segment) if isinstance(segment, bytes) else str(segment)
+            with av.open(opened, metadata_errors="ignore") as source:
                 stream = source.streams.video[0]
                 self._check_matches(stream)
                 packets = [p for p in source.demux(stream) if p.size and p.pts is not None]
                 if not packets or self._frames + len(packets) > len(self._timestamps):
                     raise MediaError(
-                        f"{segment}: {len(packets)} frames do not fit the render; render it again"
+                        f"segment {self._name(segment)}: {len(packets)} frames do not fit the render; render it again"
                     )
                 time_base = stream.time_base
                 assert time_base is not None
@@ -75,18 +78,23 @@ class SegmentJoiner:
                 shift = first - min(p.pts for p in packets)
                 if abs(shift * time_base) > EDIT_LIST_SLACK_S:
                     raise MediaError(
-                        f"{segment}: was encoded for other frames than the next ones (out of order)"
+                        f"segment {self._name(segment)}: was encoded for other frames than the next ones (out of order)"
                     )
                 for packet in packets:
                     self._mux(packet, shift)
         except (av.FFmpegError, OSError) as error:
             self.abort()
-            raise MediaError(f"{self.path}: joining {segment} failed ({_reason(error)})") from None
+            raise MediaError(
+                f"{self.path}: joining segment {self._name(segment)} failed ({_reason(error)})"
+            ) from None
         except BaseException:
             self.abort()
             raise
         self._frames += len(packets)
         return len(packets)
+
+    def _name(self, segment: Path | bytes) -> str:
+        return f"at frame {self._frames}" if isinstance(segment, bytes) else str(segment)
 
     def _check_matches(self, stream: VideoStream) -> None:
         """Open the output on the first segment; every later one must have its codec setup."""

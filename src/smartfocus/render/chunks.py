@@ -190,11 +190,8 @@ def chunked_render_steps(
         with (
             SegmentJoiner(output, reader.timestamps, audio_source=audio) as joiner,
             contextlib.closing(segments),
-            tempfile.TemporaryDirectory(prefix=".smartfocus-segments-", dir=output.parent) as folder,
         ):
-            for data in segments:
-                segment = Path(folder) / "segment.mp4"
-                segment.write_bytes(data)
+            for segment in segments:
                 joiner.add(segment)
                 yield joiner.frames, total
     return output
