@@ -22,7 +22,8 @@ S = TypeVar("S")
 
 class ChunkRunner(Protocol):
     """Runs chunks and yields their results in the jobs' order; closing the generator early cancels
-    the chunks still running and returns once they have stopped."""
+    the chunks not yet done (they must return what they make rather than write it, so that a
+    chunk still stopping, or one run twice, leaves nothing behind)."""
 
     def chunk_frames(self, frame_count: int) -> int:
         """Frames per chunk for work on `frame_count` frames."""

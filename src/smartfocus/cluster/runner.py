@@ -128,8 +128,10 @@ class _Holder(Generic[S]):
 
 
 def _cancel(refs: list) -> None:
-    """Stop the tasks behind `refs` and wait until none of them runs any more: interrupted first
-    (their clean-up runs), their workers killed if that does not stop them in time."""
+    """Cancel the tasks behind `refs`: queued ones never start, running ones are interrupted
+    (their clean-up runs) and, should Ray not confirm that in time, their workers are killed. An
+    interrupted task may take a moment more to unwind; chunks return everything they make, so what
+    it does meanwhile leaves nothing behind."""
     if not refs:
         return
     import ray

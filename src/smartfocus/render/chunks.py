@@ -115,12 +115,22 @@ class ChunkJob:
     states: PackedStates
     lens: LensSettings
     refine: bool
-    matte_dir: Path | None  # the render's (temporary) matte folder, shared by all chunks
+    mattes: bool  # also export the chunk's mattes
     workers: int  # compositing threads inside the chunk
 
 
-def render_chunk(job: ChunkJob) -> bytes:
-    """Composite and encode one chunk; the segment's mp4 bytes (no audio)."""
+@dataclass(frozen=True)
+class ChunkOutput:
+    """What a chunk made, as bytes: the worker writes nothing the driver has to find or clean up,
+    so a chunk still stopping after a cancel, or one run twice after its worker died, leaves no
+    trace."""
+
+    segment: bytes  # the chunk's mp4 (no audio), for `media.segments`
+    mattes: dict[int, bytes]  # frame -> its matte's PNG (empty unless asked for)
+
+
+def render_chunk(job: ChunkJob) -> ChunkOutput:
+    """Composite and encode one chunk."""
     chunk = job.chunk
     with open_reader(job.source, fps=job.sequence_fps) as reader:
         info = reader.info
@@ -129,12 +139,14 @@ def render_chunk(job: ChunkJob) -> bytes:
         for index in chunk.warmup:
             frame = reader.read_yuv(index) if planar else reader.read(index)
             stabilise(prepare_frame(frame, job.states.state(index), refine=job.refine), stabilizer)
-        stream = FocusStream(job.states, job.lens, job.refine, job.matte_dir, job.workers)
         source: Iterator[tuple[int, Frame]] = (
             reader.yuv_frames(chunk.start, chunk.stop) if planar else reader.frames(chunk.start, chunk.stop)
         )
         with tempfile.TemporaryDirectory(prefix="smartfocus-chunk-") as folder:
             path = Path(folder) / "segment.mp4"
+            stream = FocusStream(
+                job.states, job.lens, job.refine, Path(folder) if job.mattes else None, job.workers
+            )
             writer = VideoWriter(
                 path,
                 info.width,
@@ -149,7 +161,8 @@ def render_chunk(job: ChunkJob) -> bytes:
             with writer, contextlib.closing(frames), contextlib.closing(composited):
                 for _, image in composited:
                     writer.write(image)
-            return path.read_bytes()
+            mattes = {int(png.stem): png.read_bytes() for png in Path(folder).glob("*.png")}
+            return ChunkOutput(path.read_bytes(), mattes)
 
 
 def chunked_render_steps(
@@ -181,7 +194,7 @@ def chunked_render_steps(
                 PackedStates.of(timeline, [*chunk.warmup, *range(chunk.start, chunk.stop)]),
                 lens,
                 refine,
-                matte_tmp,
+                matte_tmp is not None,
                 workers,
             )
             for chunk in chunks
@@ -191,7 +204,10 @@ def chunked_render_steps(
             SegmentJoiner(output, reader.timestamps, audio_source=audio) as joiner,
             contextlib.closing(segments),
         ):
-            for segment in segments:
-                joiner.add(segment)
+            for made in segments:
+                joiner.add(made.segment)
+                if matte_tmp is not None:
+                    for index, png in made.mattes.items():
+                        (matte_tmp / f"{index:05d}.png").write_bytes(png)
                 yield joiner.frames, total
     return output
