@@ -5,8 +5,8 @@ Usage: python bench/cluster.py [--minutes 10] [--workers 1,2,4] [--clips sample,
 For the 720p dog sample and a long clip (the sample's packets repeated for `--minutes`, with its
 audio: built in a temp folder, never kept), prints per configuration the render's frames/s and the
 peak resident memory of the process driving it and of the largest worker. Each render runs in a
-fresh process, so peaks are its own. The long clip's analysis is the sample's, repeated (this
-bench is about rendering; the analysis' own speed is bench/engine.py's), cached before timing.
+fresh process, so peaks are its own; the analysis and the followed subject are cached before
+(the long clip's analysis is the sample's, repeated: this bench is about rendering).
 """
 
 from __future__ import annotations
@@ -89,7 +89,8 @@ def tile_analysis(source: Path, long_clip: Path, repeats: int, home: Path) -> No
 
 
 class PeakMemory:
-    """The largest resident set of Ray's worker processes, sampled while a render runs."""
+    """The largest resident set of this process' Ray workers (its local cluster's processes are
+    its descendants), sampled while a render runs."""
 
     def __init__(self) -> None:
         self.worker_peak = 0
@@ -99,11 +100,15 @@ class PeakMemory:
     def _sample(self) -> None:
         import psutil
 
+        me = psutil.Process()
         while not self._stop.wait(0.2):
-            for process in psutil.process_iter(["cmdline", "memory_info"]):
-                command = " ".join(process.info["cmdline"] or [])
-                if command.startswith("ray::") and "Agent" not in command and process.info["memory_info"]:
-                    self.worker_peak = max(self.worker_peak, process.info["memory_info"].rss)
+            for process in me.children(recursive=True):
+                try:
+                    command = " ".join(process.cmdline())
+                    if command.startswith("ray::") and "Agent" not in command:
+                        self.worker_peak = max(self.worker_peak, process.memory_info().rss)
+                except psutil.Error:  # it ended meanwhile
+                    continue
 
     def __enter__(self) -> PeakMemory:
         self._thread.start()
@@ -112,6 +117,14 @@ class PeakMemory:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def prepare(clip: Path, home: Path) -> None:
+    """Analyse (or load) the clip and follow the walker, caching both: the renders only load them."""
+    from smartfocus import FocusPlan, open_video
+
+    with open_video(clip, model=MODEL, cache_dir=home, region_cache_dir=home) as session:
+        session.timeline(FocusPlan().focus(0, WALKER))
 
 
 def render_once(clip: Path, workers: int, home: Path, out: Path) -> dict:
@@ -166,6 +179,7 @@ def main() -> None:
             tile_analysis(DOG_CLIP, long_clip, build_long_clip(DOG_CLIP, long_clip, args.minutes), temp)
             clips[f"long 720p ({args.minutes:g} min)"] = long_clip
         for name, clip in clips.items():
+            prepare(clip, temp)
             for workers in sizes:
                 command = [
                     sys.executable,

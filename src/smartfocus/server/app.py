@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     state = Services(settings, store, model, JobRunner(store, settings, model), Previews(settings, model))
     live = LiveService(model)  # webcam over WebRTC: /live
 
-    cluster = Cluster(settings.cluster) if settings.cluster else None  # renders run there
+    cluster = Cluster(settings.cluster) if settings.cluster else None  # analyses and renders run there
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -67,8 +67,8 @@ class Previews:
 
 
 def open_session(settings: Settings, model: SharedModel, source: Path) -> FocusSession:
-    """A session on an uploaded video, caching under the server's data folder; its renders run on
-    the cluster when there is one (the app connects to it for its lifetime)."""
+    """A session on an uploaded video, caching under the server's data folder; its analysis and
+    renders run on the cluster when there is one (the app connects to it for its lifetime)."""
     return open_video(
         source,
         model=model,

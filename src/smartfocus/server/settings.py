@@ -27,9 +27,10 @@ class Settings:
     cors_origins: origins allowed to call the API from another page; empty means CORS stays off.
     allowed_hosts: Host headers answered besides the loopback names and the bound address (a
         DNS-rebinding page reaches a local server under a foreign name: refused).
-    cluster: where renders run: None in this process, else a Ray cluster address (`local`, `auto`,
-        `ray://host:port`; see `smartfocus.cluster.Cluster`), connected while the app runs. Its
-        workers read uploads from `data_dir`, so on several machines that is a shared filesystem.
+    cluster: where analyses and renders run: None in this process, else a Ray cluster address
+        (`local`, `auto`, `HOST:PORT`, `ray://HOST:PORT`; see `smartfocus.cluster.Cluster`),
+        connected while the app runs (default `$SMARTFOCUS_CLUSTER`). Its workers read uploads
+        from `data_dir`, so on several machines that is a shared filesystem.
     """
 
     data_dir: Path = field(default_factory=lambda: smartfocus_home() / "server")
