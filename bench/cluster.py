@@ -1,6 +1,6 @@
 """Render speed and memory, one process against a local Ray cluster of 1, 2 and 4 workers.
 
-Usage: python bench/cluster.py [--minutes 10] [--workers 1,2,4] [--clips sample,long]
+Usage: python bench/cluster.py [--minutes 10] [--workers 0,1,2,4] [--clips sample,long]
 
 For the 720p dog sample and a long clip (the sample's packets repeated for `--minutes`, with its
 audio: built in a temp folder, never kept), prints per configuration the render's frames/s and the
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -89,10 +88,12 @@ def tile_analysis(source: Path, long_clip: Path, repeats: int, home: Path) -> No
 
 
 class PeakMemory:
-    """The largest resident set of this process' Ray workers (its local cluster's processes are
-    its descendants), sampled while a render runs."""
+    """The largest resident set of this process and of its Ray workers (its local cluster's
+    processes are its descendants), sampled while a render runs. (Not `ru_maxrss`: Linux carries
+    the parent's peak over into a child.)"""
 
     def __init__(self) -> None:
+        self.driver_peak = 0
         self.worker_peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -102,6 +103,7 @@ class PeakMemory:
 
         me = psutil.Process()
         while not self._stop.wait(0.2):
+            self.driver_peak = max(self.driver_peak, me.memory_info().rss)
             for process in me.children(recursive=True):
                 try:
                     command = " ".join(process.cmdline())
@@ -146,11 +148,10 @@ def render_once(clip: Path, workers: int, home: Path, out: Path) -> dict:
     finally:
         if cluster is not None:
             cluster.close()
-    driver = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss << 10  # KiB on Linux
     return {
         "fps": frames / seconds,
         "frames": frames,
-        "driver_mb": driver >> 20,
+        "driver_mb": memory.driver_peak >> 20,
         "worker_mb": memory.worker_peak >> 20,
     }
 
@@ -158,7 +159,9 @@ def render_once(clip: Path, workers: int, home: Path, out: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the long clip (default 10)")
-    parser.add_argument("--workers", default="1,2,4", help="cluster sizes to try (default 1,2,4)")
+    parser.add_argument(
+        "--workers", default="0,1,2,4", help="cluster sizes to try, 0 = one process (default 0,1,2,4)"
+    )
     parser.add_argument("--clips", default="sample,long", help="which clips (default sample,long)")
     parser.add_argument(
         "--child", nargs=4, metavar=("CLIP", "WORKERS", "HOME", "OUT"), help=argparse.SUPPRESS
@@ -168,7 +171,7 @@ def main() -> None:
         clip, workers, home, out = args.child
         print(json.dumps(render_once(Path(clip), int(workers), Path(home), Path(out))))
         return
-    sizes = [0, *(int(w) for w in args.workers.split(","))]
+    sizes = [int(w) for w in args.workers.split(",")]
     with tempfile.TemporaryDirectory(prefix="smartfocus-bench-cluster-") as folder:
         temp = Path(folder)
         clips = {}
