@@ -20,7 +20,6 @@ import av
 import cv2
 import httpx
 import numpy as np
-import psutil
 import pytest
 
 from smartfocus import FocusPlan, FocusSession, open_video
@@ -29,7 +28,8 @@ from smartfocus.media.reader import open_video as open_reader
 from smartfocus.runner import ChunkRunner
 from smartfocus.vision.analysis import Analysis
 
-pytest.importorskip("ray")
+pytest.importorskip("ray")  # the cluster extra (dev installs it)
+psutil = pytest.importorskip("psutil")  # one of Ray's own dependencies
 
 DOG = (612.0, 466.0)  # the dog on frame 0 of the dog sample
 WALKER = (360.0, 380.0)  # the woman walking it
