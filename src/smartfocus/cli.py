@@ -9,7 +9,7 @@ import argparse
 import re
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
@@ -190,9 +190,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     render.add_argument("--fps", type=float, help="frame rate of a frame folder (default 25)")
     render.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_cluster_option(render, "render")
     _add_serve(commands, model)
     _add_window_commands(commands, model)
     return parser
+
+
+def _add_cluster_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help=f"{what} on a Ray cluster (pip install 'smartfocus[cluster]'): local (start one on this "
+        "machine), auto (join the one `ray start` made), ray://HOST:PORT (a remote one); default "
+        "$SMARTFOCUS_CLUSTER, else in this process",
+    )
 
 
 def _size_arg(text: str) -> tuple[int, int]:
@@ -365,11 +376,13 @@ def _add_serve(commands: argparse._SubParsersAction, model: argparse.ArgumentPar
         metavar="ORIGIN",
         help="allow pages from ORIGIN (e.g. http://localhost:5173) to call the API; repeatable; default none",
     )
+    _add_cluster_option(serve, "render jobs")
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from smartfocus.cluster import cluster_address
     from smartfocus.server import Settings, create_app
     from smartfocus.vision.model import resolve_weights
 
@@ -384,6 +397,7 @@ def _serve(args: argparse.Namespace) -> int:
         job_workers=args.job_workers,
         max_job_s=args.max_job_minutes * 60,
         session_ttl_s=args.session_days * 86400,
+        cluster=cluster_address(args.cluster),
     )
     overrides = {"data_dir": args.data_dir, "model": args.model}
     settings = replace(settings, **{key: value for key, value in overrides.items() if value is not None})
@@ -430,6 +444,7 @@ def _progress_bar(description: str, quiet: bool) -> Iterator[Progress]:
 
 
 def _render(args: argparse.Namespace) -> int:
+    from smartfocus.cluster import Cluster, cluster_address
     from smartfocus.errors import MediaError, SelectionError
     from smartfocus.session import open_video
 
@@ -441,15 +456,21 @@ def _render(args: argparse.Namespace) -> int:
         if path is not None:
             _check_output(path, what)
     plan = _plan_of(args)
-    with open_video(
-        args.input,
-        model=_shared_model(args),
-        quality=args.quality,
-        imgsz=args.imgsz,
-        stride=args.stride,
-        fps=args.fps,
-        compositor=args.compositor,
-    ) as session:
+    with ExitStack() as stack:
+        address = cluster_address(args.cluster)
+        cluster = stack.enter_context(Cluster(address)) if address and plan.keyframes else None
+        session = stack.enter_context(
+            open_video(
+                args.input,
+                model=_shared_model(args),
+                quality=args.quality,
+                imgsz=args.imgsz,
+                stride=args.stride,
+                fps=args.fps,
+                compositor=args.compositor,
+                runner=cluster.runner() if cluster is not None else None,
+            )
+        )
         timeline = None
         if plan.keyframes:
             _show_steps("analysing", session.analysis_steps(), args.quiet)

@@ -27,6 +27,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Literal, TypedDict, TypeVar, Unpack
 
@@ -61,13 +62,16 @@ from smartfocus.media.reader import VideoInfo, VideoReader
 from smartfocus.media.reader import open_video as open_reader
 from smartfocus.paths import smartfocus_home
 from smartfocus.progress import Progress, Steps, drive
+from smartfocus.render.chunks import chunked_render_steps
 from smartfocus.render.compositor import DEFAULT_BLUR, LensSettings
 from smartfocus.render.frame import focus_frame
 from smartfocus.render.job import FocusStream, default_workers, render_steps
 from smartfocus.render.preview import thumbnail
 from smartfocus.render.torch_backend import COMPOSITORS, TorchCompositor, pick_compositor
+from smartfocus.runner import ChunkRunner
 from smartfocus.vision.analysis import Analysis, analysis_steps, cache_path, load_cached, video_fingerprint
-from smartfocus.vision.model import SharedModel
+from smartfocus.vision.chunked import chunked_analysis_steps
+from smartfocus.vision.model import SharedModel, load_segmenter
 from smartfocus.vision.propagate import RegionSettings, segment_on_grid, track_region
 from smartfocus.vision.region import ClickSegmenter, Point, RegionTrack, click_segmenter, region_cache_path
 from smartfocus.vision.segment import AnalysisSettings, analysis_settings
@@ -205,6 +209,8 @@ class FocusSession:
             `vision.region.click_segmenter()`, made on first use).
         compositor: what renders composite with: "auto" (torch on the model's device where that is
             a CUDA GPU, else OpenCV), "torch" or "opencv" (see `render.torch_backend`).
+        runner: where analyses and focus renders run: None in this process (the embedded default),
+            a `ChunkRunner` (say `smartfocus.cluster.Cluster.runner()`) in chunks there.
     """
 
     def __init__(
@@ -217,10 +223,12 @@ class FocusSession:
         region_cache_dir: Path | None = None,
         click_segmenter: ClickSegmenter | None = None,
         compositor: str = "auto",
+        runner: ChunkRunner | None = None,
     ) -> None:
         if compositor not in COMPOSITORS:
             raise SelectionError(f"unknown compositor {compositor!r}; use one of {', '.join(COMPOSITORS)}")
         self.reader = reader
+        self.runner = runner
         self.model = model or SharedModel()
         self.settings = settings or AnalysisSettings()
         self.cache_dir = cache_dir or smartfocus_home() / "analyses"
@@ -268,13 +276,21 @@ class FocusSession:
 
     def analysis_steps(self) -> Steps[Analysis]:
         """Segment and track the whole video once, as steps (`smartfocus.progress`); from the disk
-        cache (no steps, no model load) when it was done before."""
+        cache (no steps, no model load) when it was done before. With a runner, in chunks there,
+        each worker loading the model itself."""
         if self._analysis is None:
             fingerprint = self.model.fingerprint()
             with self._lock:
-                self._analysis = yield from analysis_steps(
-                    self.reader, self.model.segmenter, fingerprint, self.settings, self.cache_dir
-                )
+                if self.runner is not None:
+                    load = partial(load_segmenter, self.model.spec, self.model.device)
+                    steps = chunked_analysis_steps(
+                        self.reader, self.runner, load, fingerprint, self.settings, self.cache_dir
+                    )
+                else:
+                    steps = analysis_steps(
+                        self.reader, self.model.segmenter, fingerprint, self.settings, self.cache_dir
+                    )
+                self._analysis = yield from steps
             self._analysis_key = cache_path(self.cache_dir, self.info.path, fingerprint, self.settings).stem
         return self._analysis
 
@@ -541,6 +557,19 @@ class FocusSession:
         if timeline is None and plan is not None and plan.keyframes:
             yield from self.analysis_steps()
             timeline = self.timeline(plan, transition_seconds=transition_seconds, any_object=any_object)
+        mattes = Path(matte_dir) if matte_dir else None
+        if self.runner is not None and timeline is not None:  # the chunks read the video themselves
+            return (
+                yield from chunked_render_steps(
+                    self.reader,
+                    Path(output),
+                    timeline,
+                    LensSettings(blur),
+                    self.runner,
+                    refine=refine,
+                    matte_dir=mattes,
+                )
+            )
         with self._lock:
             return (
                 yield from render_steps(
@@ -549,7 +578,7 @@ class FocusSession:
                     timeline,
                     LensSettings(blur),
                     refine=refine,
-                    matte_dir=Path(matte_dir) if matte_dir else None,
+                    matte_dir=mattes,
                     compositor=self.compositor,
                 )
             )
@@ -688,6 +717,7 @@ def open_video(
     cache_dir: Path | None = None,
     region_cache_dir: Path | None = None,
     compositor: str = "auto",
+    runner: ChunkRunner | None = None,
 ) -> FocusSession:
     """Open a video file or frame folder for focusing (nothing is analysed until needed).
 
@@ -695,6 +725,8 @@ def open_video(
     several sessions share. `quality` is an analysis preset ("fast", "balanced" (default), "best";
     see `vision.segment.QUALITY_PRESETS`); `imgsz` and `stride` override its resolution and stride.
     `compositor`: "auto" (torch on a CUDA `device`, OpenCV on the CPU), "torch" or "opencv".
+
+    `runner`: where renders run (see `FocusSession`).
     """
     try:
         settings = analysis_settings(quality, imgsz=imgsz, stride=stride)
@@ -708,4 +740,5 @@ def open_video(
         cache_dir=cache_dir,
         region_cache_dir=region_cache_dir,
         compositor=compositor,
+        runner=runner,
     )

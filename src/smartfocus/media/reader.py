@@ -63,6 +63,8 @@ class _FrameSource(Protocol):
 
     def missing_frames(self) -> list[int]: ...
 
+    def keyframes(self) -> np.ndarray: ...
+
     def close(self) -> None: ...
 
 
@@ -131,6 +133,11 @@ class VideoReader:
         """The frames that cannot be decoded (a damaged file), in one pass over the whole video:
         what to tell a user whose file fails somewhere in the middle."""
         return self._source.missing_frames()
+
+    def keyframes(self) -> np.ndarray:
+        """Sorted indices of the frames decoding can start on without decoding earlier ones (every
+        frame of a folder): where a chunked render cuts, so no chunk decodes frames it does not use."""
+        return self._source.keyframes()
 
     def _checked(self, index: int) -> int:
         if not 0 <= index < self.info.frame_count:
@@ -334,6 +341,10 @@ class _FileSource:
             seen.update(position for position, _ in self._decoded)
         self._decoded = None  # the next read seeks afresh
         return sorted(set(range(len(self._index.pts))) - seen)
+
+    def keyframes(self) -> np.ndarray:
+        starts = np.searchsorted(self._index.pts, self._index.key_pts, side="left")
+        return np.unique(starts[starts < len(self._index.pts)]).astype(np.int64)
 
     def close(self) -> None:
         self._decoded = None
@@ -548,6 +559,9 @@ class _SequenceSource:
             except MediaError:
                 missing.append(index)
         return missing
+
+    def keyframes(self) -> np.ndarray:
+        return np.arange(len(self._files), dtype=np.int64)
 
     def close(self) -> None:
         pass

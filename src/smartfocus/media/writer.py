@@ -57,6 +57,7 @@ class VideoWriter:
         fps: Fraction,
         *,
         timestamps: Sequence[float] | None = None,
+        start: int = 0,
         audio_source: str | Path | None = None,
         crf: int = 18,
         preset: str = "veryfast",
@@ -70,6 +71,8 @@ class VideoWriter:
             width, height: size of the frames `write` gets.
             fps: frame rate; the time base when `timestamps` is not given.
             timestamps: presentation time of each frame in seconds (variable frame rate is kept).
+            start: the index (in `timestamps`) of the first frame written: a segment of a longer
+                render (`media.segments`) gets the timestamps the whole render gives those frames.
             audio_source: a media file whose first audio track is carried over (copied, or re-encoded
                 to AAC when mp4 cannot hold it), aligned so that its first video frame is at t=0; a
                 file without audio adds none.
@@ -89,6 +92,8 @@ class VideoWriter:
         fps = fps if isinstance(fps, Fraction) else Fraction(fps).limit_denominator(1001)
         if fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
+        if start < 0 or (start and audio_source):
+            raise ValueError(f"start must be 0 or more, and 0 with an audio source; got {start}")
         if not colour.has_matrix(colorspace):
             raise ValueError(
                 f"colorspace {colorspace} is not one of BT.709 (1), BT.601 (5, 6) or unspecified (2)"
@@ -100,6 +105,7 @@ class VideoWriter:
         self._pad = (height % 2, width % 2)  # rows, columns added at the bottom / right
         self._temp = self.path.with_name(f".{self.path.stem}.partial.mp4")
         self._time_base, self._pts, self._durations = _frame_timing(fps, timestamps)
+        self._start = start
         self._count = 0
         self._done = False
         try:
@@ -135,10 +141,11 @@ class VideoWriter:
         """Encode the next frame: HxWx3 uint8 BGR or a `Yuv420Frame`, the size given at construction."""
         if self._done:
             raise ValueError(f"{self.path}: the writer is already closed")
-        if self._pts is not None and self._count >= len(self._pts):
+        position = self._start + self._count
+        if self._pts is not None and position >= len(self._pts):
             raise ValueError(f"{self.path}: more frames than the {len(self._pts)} timestamps given")
         encoded = av.VideoFrame.from_ndarray(self._planes(frame), format="yuv420p")
-        pts = self._count if self._pts is None else self._pts[self._count]
+        pts = position if self._pts is None else self._pts[position]
         encoded.pts, encoded.time_base = pts, self._time_base
         self._count += 1
         try:

@@ -6,19 +6,20 @@ how strong the blur is) and the compositor (how it looks). It runs no inference.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict, Unpack
+from typing import TYPE_CHECKING, Protocol, TypedDict, Unpack
 
 import cv2
 import numpy as np
 
 from smartfocus.errors import MediaError
-from smartfocus.focus.timeline import FocusTimeline
+from smartfocus.focus.timeline import FocusState, FocusTimeline
 from smartfocus.media.reader import VideoReader
 from smartfocus.media.transcode import Frame, transcode_steps
 from smartfocus.media.yuv import Yuv420Frame
@@ -31,6 +32,13 @@ if TYPE_CHECKING:
     from smartfocus.render.torch_backend import TorchCompositor
 
 MAX_WORKERS = 8
+
+
+class FocusStates(Protocol):
+    """What a render needs of a timeline: the focus at each frame it writes (a `FocusTimeline`, or
+    a chunk's share of one, `render.chunks.PackedStates`)."""
+
+    def state(self, frame: int) -> FocusState: ...
 
 
 def render_video(
@@ -79,20 +87,29 @@ def render_steps(
     """
     if timeline is None:
         return (yield from transcode_steps(reader, output))
-    matte_tmp = _prepare_matte_dir(matte_dir) if matte_dir else None
-    planar = reader.info.yuv420 is not None  # the render works on planes wherever it can
-    compositor = compositor if planar else None  # frames of odd sizes come as BGR: OpenCV's
-    stream = FocusStream(timeline, lens, refine, matte_tmp, workers or default_workers(), compositor)
-    try:
+    with matte_folder(matte_dir) as matte_tmp:
+        planar = reader.info.yuv420 is not None  # the render works on planes wherever it can
+        compositor = compositor if planar else None  # frames of odd sizes come as BGR: OpenCV's
+        stream = FocusStream(timeline, lens, refine, matte_tmp, workers or default_workers(), compositor)
         yield from transcode_steps(reader, output, stream=stream, yuv=planar)
-    except BaseException:
-        if matte_tmp is not None:
-            shutil.rmtree(matte_tmp, ignore_errors=True)
-        raise
-    if matte_tmp is not None and matte_dir is not None:
-        shutil.rmtree(matte_dir, ignore_errors=True)
-        os.replace(matte_tmp, matte_dir)
     return output
+
+
+@contextlib.contextmanager
+def matte_folder(matte_dir: Path | None) -> Iterator[Path | None]:
+    """A temp folder beside `matte_dir` for the mattes, renamed over it when the block completes
+    and removed when it fails or is cancelled; None without `matte_dir`."""
+    if matte_dir is None:
+        yield None
+        return
+    matte_tmp = _prepare_matte_dir(matte_dir)
+    try:
+        yield matte_tmp
+    except BaseException:
+        shutil.rmtree(matte_tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(matte_dir, ignore_errors=True)
+    os.replace(matte_tmp, matte_dir)
 
 
 def default_workers() -> int:
@@ -108,7 +125,7 @@ class FocusStream:
 
     def __init__(
         self,
-        timeline: FocusTimeline,
+        timeline: FocusStates,
         lens: LensSettings,
         refine: bool,
         matte_dir: Path | None,
@@ -122,13 +139,21 @@ class FocusStream:
         self.workers = workers
         self.compositor = compositor
 
-    def __call__(self, frames: Iterator[tuple[int, Frame]]) -> Iterator[tuple[int, Frame]]:
+    def __call__(
+        self, frames: Iterator[tuple[int, Frame]], stabilizer: MatteStabilizer | None = None
+    ) -> Iterator[tuple[int, Frame]]:
+        """The frames composited, in order. `stabilizer`: one already warmed up on the frames before
+        these (a chunk of a longer render); a fresh one by default. The torch compositor keeps its
+        own stabiliser and renders whole videos only."""
         if self.compositor is not None:
+            if stabilizer is not None:
+                raise ValueError("the torch compositor renders whole videos; chunks use the OpenCV one")
             batches = self.compositor.stream(frames, self.timeline.state, self.lens, refine=self.refine)
             for index, focused in batches:
                 yield index, self._export(index, focused)
             return
-        stabilizer = MatteStabilizer() if self.refine else None
+        if stabilizer is None and self.refine:
+            stabilizer = MatteStabilizer()
         if self.workers == 1:
             for index, frame in frames:
                 prepared = prepare_frame(frame, self.timeline.state(index), refine=self.refine)

@@ -20,6 +20,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
 from smartfocus import __version__
+from smartfocus.cluster import Cluster
 from smartfocus.server import upload
 from smartfocus.server.deps import SESSION_COOKIE, Services
 from smartfocus.server.edits import PlanEdits
@@ -95,9 +96,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             except Exception:  # a full disk, say: try again next time
                 log.exception("housekeeping failed")
 
+    cluster = Cluster(settings.cluster) if settings.cluster else None  # analyses and renders run there
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         upload.remove_orphans(settings.videos_dir, store.video_ids())  # uploads cut off by a kill
+        if cluster is not None:
+            await run_in_threadpool(cluster.connect)
         state.jobs.start()
         housekeeping = asyncio.get_running_loop().create_task(keep_house())
         try:
@@ -106,6 +111,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             housekeeping.cancel()
             await live.close()
             await run_in_threadpool(state.jobs.stop)
+            if cluster is not None:
+                await run_in_threadpool(cluster.close)
             state.previews.close()
             store.close()
 

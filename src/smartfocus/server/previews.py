@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from smartfocus.cluster import RayRunner
 from smartfocus.errors import MediaError
 from smartfocus.focus.plan import FocusPlan
 from smartfocus.server.settings import Settings
@@ -90,9 +91,14 @@ class Previews:
 
 
 def open_session(settings: Settings, model: SharedModel, source: Path) -> FocusSession:
-    """A session on an uploaded video, caching under the server's data folder."""
+    """A session on an uploaded video, caching under the server's data folder; its analysis and
+    renders run on the cluster when there is one (the app connects to it for its lifetime)."""
     return open_video(
-        source, model=model, cache_dir=settings.analyses_dir, region_cache_dir=settings.regions_dir
+        source,
+        model=model,
+        cache_dir=settings.analyses_dir,
+        region_cache_dir=settings.regions_dir,
+        runner=RayRunner.connected() if settings.cluster else None,
     )
 
 

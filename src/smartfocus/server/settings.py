@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from smartfocus.cluster import CLUSTER_ENV
 from smartfocus.paths import smartfocus_home
 from smartfocus.render.compositor import DEFAULT_BLUR
 
@@ -36,6 +37,10 @@ class Settings:
     cors_origins: origins allowed to call the API from another page; empty means CORS stays off.
     allowed_hosts: Host headers answered besides the loopback names and the bound address (a
         DNS-rebinding page reaches a local server under a foreign name: refused).
+    cluster: where analyses and renders run: None in this process, else a Ray cluster address
+        (`local`, `auto`, `HOST:PORT`, `ray://HOST:PORT`; see `smartfocus.cluster.Cluster`),
+        connected while the app runs (default `$SMARTFOCUS_CLUSTER`). Its workers read uploads
+        from `data_dir`, so on several machines that is a shared filesystem.
     """
 
     data_dir: Path = field(default_factory=lambda: smartfocus_home() / "server")
@@ -57,6 +62,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] = ()
     default_blur: float = DEFAULT_BLUR
+    cluster: str | None = field(default_factory=lambda: os.environ.get(CLUSTER_ENV) or None)
 
     def __post_init__(self) -> None:
         if self.job_workers < 1:

@@ -26,7 +26,7 @@ from smartfocus.vision.instances import APPEARANCE_BINS, Instances, interpolate_
 from smartfocus.vision.model import Segmenter
 from smartfocus.vision.segment import AnalysisSettings, FrameTracker, grid_shape
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the packed masks in an uncompressed sidecar, mapped (not read) at load
 Cached = TypeVar("Cached", bound=Any)  # whatever a cache file holds (see load_cached)
 BATCH = 8  # frames per model call during analysis (see FrameTracker.update_batch)
 
@@ -52,6 +52,8 @@ class Analysis:
     """All instances of all frames of one video, in flat arrays (one row per instance per frame).
 
     Masks are stored bit-packed on the mask grid; `instances(frame)` unpacks one frame on demand.
+    A loaded analysis maps its masks from the cache file, so a long clip's are read from disk only
+    where they are used.
     """
 
     def __init__(
@@ -95,30 +97,10 @@ class Analysis:
         class_names: dict[int, str],
     ) -> Analysis:
         """Pack per-frame instances into one analysis."""
-        grid = grid_shape(frame_size, settings.imgsz)
-        bytes_per_mask = (grid[0] * grid[1] + 7) // 8
-        counts = [len(inst) for inst in frames]
-
-        def stack(
-            get: Callable[[Instances], np.ndarray], dtype: type, tail: tuple[int, ...] = ()
-        ) -> np.ndarray:
-            parts = [get(inst) for inst in frames if len(inst)]
-            return np.concatenate(parts).astype(dtype) if parts else np.zeros((0, *tail), dtype)
-
-        masks = stack(lambda i: i.masks.reshape(len(i), -1), bool, (grid[0] * grid[1],))
-        return cls(
-            frame_size=frame_size,
-            frame_count=len(frames),
-            settings=settings,
-            frame_index=np.repeat(np.arange(len(frames)), counts).astype(np.int32),
-            track_ids=stack(lambda i: i.track_ids, np.int32),
-            class_ids=stack(lambda i: i.class_ids, np.int16),
-            scores=stack(lambda i: i.scores, np.float32),
-            boxes=stack(lambda i: i.boxes, np.float32, (4,)),
-            appearance=stack(lambda i: i.appearance, np.float32, (APPEARANCE_BINS,)),
-            class_names=class_names,
-            packed_masks=np.packbits(masks, axis=1).reshape(len(masks), bytes_per_mask),
-        )
+        packer = AnalysisPacker(frame_size, settings)
+        for instances in frames:
+            packer.add(instances)
+        return packer.analysis(class_names)
 
     def instances(self, frame: int) -> Instances:
         """The instances of `frame`, masks unpacked to the grid."""
@@ -160,7 +142,9 @@ class Analysis:
         return self._tracklets
 
     def save(self, path: Path) -> None:
-        """Write atomically (temp file + rename), so a crash never leaves a half cache."""
+        """Write atomically (temp files + rename), so a crash never leaves a half cache: the masks'
+        sidecar first, the `.npz` that makes the entry whole last."""
+        save_npy(masks_path(path), np.ascontiguousarray(self.packed_masks))
         save_npz(
             path,
             meta=np.frombuffer(
@@ -181,7 +165,6 @@ class Analysis:
             scores=self.scores,
             boxes=self.boxes,
             appearance=self.appearance,
-            packed_masks=self.packed_masks,
         )
 
     @classmethod
@@ -190,6 +173,9 @@ class Analysis:
             meta = json.loads(data["meta"].tobytes())
             if meta["format"] != FORMAT_VERSION:
                 raise ValueError(f"{path} has analysis format {meta['format']}, expected {FORMAT_VERSION}")
+            packed_masks = np.load(masks_path(path), mmap_mode="r")
+            if len(packed_masks) != len(data["frame_index"]):
+                raise ValueError(f"{masks_path(path)} does not belong to {path}")
             return cls(
                 frame_size=tuple(meta["frame_size"]),
                 frame_count=meta["frame_count"],
@@ -199,26 +185,77 @@ class Analysis:
                     key: data[key]
                     for key in ("frame_index", "track_ids", "class_ids", "scores", "boxes", "appearance")
                 },
-                packed_masks=data["packed_masks"],
+                packed_masks=packed_masks,
             )
 
 
+class AnalysisPacker:
+    """Frames' instances packed as they come, so a long analysis holds its bit-packed result while
+    it runs (an eighth of the masks' bytes), never every frame's unpacked masks."""
+
+    _DTYPES = (
+        ("track_ids", np.int32), ("class_ids", np.int16), ("scores", np.float32),
+        ("boxes", np.float32), ("appearance", np.float32),
+    )  # fmt: skip
+
+    def __init__(self, frame_size: tuple[int, int], settings: AnalysisSettings) -> None:
+        self.frame_size, self.settings = frame_size, settings
+        self.grid = grid_shape(frame_size, settings.imgsz)
+        self._parts: dict[str, list[np.ndarray]] = {key: [] for key, _ in self._DTYPES}
+        self._parts |= {"frame_index": [], "packed_masks": []}
+        self.frames = 0
+
+    def add(self, instances: Instances) -> None:
+        """The next frame's instances."""
+        count = len(instances)
+        if count:
+            self._parts["frame_index"].append(np.full(count, self.frames, np.int32))
+            for key, dtype in self._DTYPES:
+                self._parts[key].append(getattr(instances, key).astype(dtype))
+            masks = instances.masks.reshape(count, -1).astype(bool)
+            self._parts["packed_masks"].append(np.packbits(masks, axis=1))
+        self.frames += 1
+
+    def analysis(self, class_names: dict[int, str]) -> Analysis:
+        bytes_per_mask = (self.grid[0] * self.grid[1] + 7) // 8
+        empty = {
+            "frame_index": np.zeros(0, np.int32),
+            "boxes": np.zeros((0, 4), np.float32),
+            "appearance": np.zeros((0, APPEARANCE_BINS), np.float32),
+            "packed_masks": np.zeros((0, bytes_per_mask), np.uint8),
+            **{key: np.zeros(0, dtype) for key, dtype in self._DTYPES if key not in ("boxes", "appearance")},
+        }
+        arrays = {key: np.concatenate(parts) if parts else empty[key] for key, parts in self._parts.items()}
+        return Analysis(
+            frame_size=self.frame_size,
+            frame_count=self.frames,
+            settings=self.settings,
+            class_names=class_names,
+            **arrays,
+        )
+
+
 def iter_analysis(
-    reader: VideoReader, segmenter: Segmenter, settings: AnalysisSettings
+    reader: VideoReader,
+    segmenter: Segmenter,
+    settings: AnalysisSettings,
+    start: int = 0,
+    stop: int | None = None,
 ) -> Iterator[tuple[int, Instances]]:
-    """Segment and track a video with a fresh tracker, yielding every frame's instances in order (a
-    generator, so callers can show progress or stop early). With `settings.stride` > 1 the model runs
-    on every stride-th frame (and the last); the frames between get interpolated instances."""
+    """Segment and track a video (frames `start` up to `stop`) with a fresh tracker, yielding every
+    frame's instances in order (a generator, so callers can show progress or stop early). With
+    `settings.stride` > 1 the model runs on every stride-th frame of the video (and the last); the
+    frames between get interpolated instances."""
     size = (reader.info.width, reader.info.height)
     tracker = FrameTracker(segmenter, settings, size)
     scale = tracker.grid[1] / size[0]
-    last = len(reader) - 1
+    last = (len(reader) if stop is None else min(stop, len(reader))) - 1
     previous: tuple[int, Instances] | None = None
     batch: list[tuple[int, np.ndarray]] = []
     # The model sees the frame at its ~320 px input size (the mask grid's), so that is all that is
     # made of each frame (for videos from the YUV planes: ~0.3 ms instead of a full BGR conversion
     # and a resize); bilinear, like ultralytics' LetterBox, which then only pads.
-    decoded = reader.small_frames(tracker.grid[::-1], cv2.INTER_LINEAR)
+    decoded = reader.small_frames(tracker.grid[::-1], cv2.INTER_LINEAR, start, last + 1)
     with contextlib.closing(read_ahead(decoded, depth=BATCH)) as frames:  # decode while inferring
         for index, frame in frames:
             if index % settings.stride and index != last:
@@ -253,16 +290,11 @@ def analysis_steps(
         return cached
     model = segmenter()
     total = len(reader)
-    frames: list[Instances] = []
+    packer = AnalysisPacker((reader.info.width, reader.info.height), settings)
     for index, instances in iter_analysis(reader, model, settings):
-        frames.append(instances)
+        packer.add(instances)
         yield index + 1, total
-    analysis = Analysis.from_frames(
-        frames,
-        frame_size=(reader.info.width, reader.info.height),
-        settings=settings,
-        class_names=model.class_names,
-    )
+    analysis = packer.analysis(model.class_names)
     if cache_file:
         analysis.save(cache_file)
     return analysis
@@ -292,6 +324,20 @@ def cache_path(cache_dir: Path, video: Path, weights_fingerprint: str, settings:
     digest.update(json.dumps([FORMAT_VERSION, weights_fingerprint, asdict(settings)]).encode())
     digest.update(video_fingerprint(video).encode())
     return cache_dir / f"{digest.hexdigest()[:24]}.npz"
+
+
+def masks_path(path: Path) -> Path:
+    """The sidecar of an analysis cache file that holds its packed masks."""
+    return path.with_suffix(".masks.npy")
+
+
+def save_npy(path: Path, array: np.ndarray) -> None:
+    """Write one uncompressed array atomically, for `np.load(..., mmap_mode="r")`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    with partial.open("wb") as file:
+        np.save(file, array)
+    os.replace(partial, path)
 
 
 def save_npz(path: Path, **arrays: np.ndarray) -> None:
