@@ -184,3 +184,27 @@ def test_timeline_steps_report_each_keyframe_and_stop_when_closed(
         np.testing.assert_array_equal(timeline.state(40).matte, session.state(plan, 40).matte)
         with pytest.raises(SelectionError, match="past the video's last frame"):
             list(session.timeline_steps(FocusPlan().focus(99, SWING_CLICK)))
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_a_check_stops_following_a_region_between_frames_and_caches_nothing(
+    swing: Path, model_path: Path, tmp_path: Path
+) -> None:
+    """What lets a cancelled plan job stop within a frame or two rather than after a whole subject."""
+    with open_video(swing, model=model_path, region_cache_dir=tmp_path / "regions") as session:
+        session.analyse()
+        calls = []
+
+        def check() -> None:
+            calls.append(1)
+            if len(calls) > 5:
+                raise _Stop
+
+        with pytest.raises(_Stop):
+            session.region(0, ((120.0, 400.0),), check=check)
+        assert len(calls) == 6 and not any((tmp_path / "regions").glob("**/*.npz"))
+        track = session.region(0, ((120.0, 400.0),))  # unchecked, it runs through
+        assert track.mask(59) is not None and any((tmp_path / "regions").glob("**/*.npz"))

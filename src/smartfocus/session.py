@@ -324,17 +324,21 @@ class FocusSession:
         with self._lock:
             if key not in self._timelines:
                 analysis = self.analyse()
+                each = _each_subject
+                check = None if each is None else lambda: each(False)  # also between frames
                 self._timelines[key] = FocusTimeline(
                     analysis,
                     plan,
                     transition_frames=frames,
                     regions=_counted(
-                        lambda f, p, e: self.region(f, p, e, grid=analysis.grid, progress=progress),
-                        _each_subject,
+                        lambda f, p, e: self.region(
+                            f, p, e, grid=analysis.grid, progress=progress, check=check
+                        ),
+                        each,
                     ),
                     click_region=self._click_region,
                     any_object=any_object,
-                    follow=_counted(self.followed, _each_subject),
+                    follow=_counted(lambda f, parts: self.followed(f, parts, check=check), each),
                 )
                 while len(self._timelines) > TIMELINES_KEPT:
                     self._timelines.popitem(last=False)
@@ -621,16 +625,19 @@ class FocusSession:
         size = (self.info.width, self.info.height)
         return segment_on_grid(small, size, points, exclude, self.click_segmenter, image)
 
-    def followed(self, frame: int, parts: tuple[SubjectTrack, ...]) -> RegionTrack:
+    def followed(
+        self, frame: int, parts: tuple[SubjectTrack, ...], *, check: Callable[[], None] | None = None
+    ) -> RegionTrack:
         """A detected subject (its parts' tracklet chains, seen on `frame`) followed through the clip
-        with optical flow (`focus.follow`); cached on disk next to the regions."""
+        with optical flow (`focus.follow`); cached on disk next to the regions. `check` is called
+        before each frame and may raise to stop (a cancelled `timeline_steps`)."""
         key = ("follow", FOLLOW_VERSION, self._analysis_key, [list(p.track_ids) for p in parts])
         path = region_cache_path(
             self.region_cache_dir, self._video_fingerprint(), frame, (), (), (key, self._follow_settings)
         )
         if (cached := load_cached(path, RegionTrack.load)) is not None:
             return cached
-        track = self._follow(frame, parts)
+        track = self._follow(frame, parts, check=check)
         track.save(path)
         return track
 
@@ -642,9 +649,11 @@ class FocusSession:
         *,
         grid: tuple[int, int] | None = None,
         progress: Progress | None = None,
+        check: Callable[[], None] | None = None,
     ) -> RegionTrack:
         """The region under `points` (source pixels) on `frame`, minus `exclude`, followed through the
-        clip on the analysis' mask grid; cached on disk, so asking again costs nothing."""
+        clip on the analysis' mask grid; cached on disk, so asking again costs nothing. `check` is
+        called as the propagation goes and may raise to stop it."""
         analysis = self.analyse()
         grid = grid or analysis.grid
         segmenter = self.click_segmenter
@@ -655,23 +664,37 @@ class FocusSession:
         )
         if (cached := load_cached(path, RegionTrack.load)) is not None:
             return cached
+
+        def reported(done: int, total: int) -> None:
+            if check is not None:
+                check()
+            if progress is not None:
+                progress(done, total)
+
         with self._lock:
             track = track_region(
-                self.reader, frame, points, exclude, grid, segmenter, settings.propagation, progress
+                self.reader, frame, points, exclude, grid, segmenter, settings.propagation, reported
             )
             if grid == analysis.grid:  # a detection that later finds the region takes it over there
-                track = with_takeovers(track, self._follow(frame, (), seed=track.mask(frame)))
+                track = with_takeovers(track, self._follow(frame, (), seed=track.mask(frame), check=check))
         track.save(path)
         return track
 
     def _follow(
-        self, frame: int, parts: tuple[SubjectTrack, ...], seed: np.ndarray | None = None
+        self,
+        frame: int,
+        parts: tuple[SubjectTrack, ...],
+        seed: np.ndarray | None = None,
+        check: Callable[[], None] | None = None,
     ) -> RegionTrack:
         analysis = self.analyse()
         size = flow_size(analysis.grid)
 
         def frames(start: int, stop: int) -> Iterator[tuple[int, np.ndarray]]:
-            return self.reader.small_frames(size, cv2.INTER_AREA, start, stop)
+            for item in self.reader.small_frames(size, cv2.INTER_AREA, start, stop):
+                if check is not None:
+                    check()
+                yield item
 
         with self._lock:
             return follow_subject_masks(analysis, frames, frame, parts, self._follow_settings, seed=seed)
