@@ -17,7 +17,6 @@ from pathlib import Path
 from smartfocus.errors import MediaError
 from smartfocus.media.reader import VideoReader
 from smartfocus.media.writer import VideoWriter
-from smartfocus.media.yuv import BT709
 from smartfocus.progress import Steps
 
 PREVIEW_GOP = 10
@@ -30,16 +29,8 @@ def preview_copy_steps(reader: VideoReader, output: Path) -> Steps[Path]:
     timestamps, no audio. Yields (frames written, total); the file appears only when complete."""
     info = reader.info
     planar = info.yuv420 is not None
-    writer = VideoWriter(
-        output,
-        info.width,
-        info.height,
-        info.fps,
-        timestamps=reader.timestamps,
-        crf=PREVIEW_CRF,
-        preset=PREVIEW_PRESET,
-        colorspace=info.yuv420.colorspace if info.yuv420 else BT709,
-        gop=PREVIEW_GOP,
+    writer = VideoWriter.for_frames_of(
+        reader, output, planar=planar, crf=PREVIEW_CRF, preset=PREVIEW_PRESET, gop=PREVIEW_GOP
     )
     frames = reader.yuv_frames() if planar else reader.frames()
     total = len(reader)

@@ -18,7 +18,7 @@ import numpy as np
 
 from smartfocus.media.reader import VideoReader
 from smartfocus.media.writer import VideoWriter
-from smartfocus.media.yuv import BT709, Yuv420Frame
+from smartfocus.media.yuv import Yuv420Frame
 from smartfocus.progress import Progress, Steps, drive
 
 Frame = np.ndarray | Yuv420Frame  # a BGR array or YUV 4:2:0 planes
@@ -76,15 +76,7 @@ def transcode_steps(
     planar = info.yuv420 is not None and (yuv or stream is None)
     audio = info.path if info.has_audio and not info.is_image_sequence else None
     total = len(reader)
-    writer = VideoWriter(
-        output,
-        info.width,
-        info.height,
-        info.fps,
-        timestamps=reader.timestamps,
-        audio_source=audio,
-        colorspace=info.yuv420.colorspace if planar and info.yuv420 else BT709,
-    )
+    writer = VideoWriter.for_frames_of(reader, output, planar=planar, audio_source=audio)
     source: Iterator[tuple[int, Frame]] = reader.yuv_frames() if planar else reader.frames()
     frames = read_ahead(source, READ_AHEAD)
     if stream is None:

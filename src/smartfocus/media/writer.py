@@ -12,6 +12,7 @@ from collections.abc import Generator, Sequence
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 import av
 import cv2
@@ -25,6 +26,9 @@ from smartfocus.errors import MediaError
 from smartfocus.media import colour
 from smartfocus.media.x264 import repeatable_x264_params
 from smartfocus.media.yuv import BT709, Yuv420Frame, YuvColour
+
+if TYPE_CHECKING:
+    from smartfocus.media.reader import VideoReader
 
 FINE_TIME_BASE = Fraction(1, 90000)  # MPEG's clock: exact for 24, 25, 30, 30000/1001, 50, 60 fps
 # Audio codecs an mp4 holds and Chromium/Firefox play; anything else is re-encoded to AAC.
@@ -136,6 +140,24 @@ class VideoWriter:
         except BaseException:
             self.abort()
             raise
+
+    @classmethod
+    def for_frames_of(
+        cls, reader: VideoReader, path: str | Path, *, planar: bool, **options: Any
+    ) -> VideoWriter:
+        """A writer for `reader`'s frames: its size, rate and timestamps, and for `planar` frames
+        (the decoder's planes) its YUV matrix, so they are encoded as they are; `options` as above."""
+        info = reader.info
+        colorspace = info.yuv420.colorspace if planar and info.yuv420 is not None else BT709
+        return cls(
+            path,
+            info.width,
+            info.height,
+            info.fps,
+            timestamps=reader.timestamps,
+            colorspace=colorspace,
+            **options,
+        )
 
     def write(self, frame: np.ndarray | Yuv420Frame) -> None:
         """Encode the next frame: HxWx3 uint8 BGR or a `Yuv420Frame`, the size given at construction."""

@@ -34,7 +34,6 @@ from smartfocus.media.reader import open_video as open_reader
 from smartfocus.media.segments import SegmentJoiner
 from smartfocus.media.transcode import READ_AHEAD, Frame, read_ahead
 from smartfocus.media.writer import VideoWriter
-from smartfocus.media.yuv import BT709
 from smartfocus.progress import Steps
 from smartfocus.render.compositor import LensSettings
 from smartfocus.render.frame import prepare_frame, stabilise
@@ -147,15 +146,7 @@ def render_chunk(job: ChunkJob) -> ChunkOutput:
             stream = FocusStream(
                 job.states, job.lens, job.refine, Path(folder) if job.mattes else None, job.workers
             )
-            writer = VideoWriter(
-                path,
-                info.width,
-                info.height,
-                info.fps,
-                timestamps=reader.timestamps,
-                start=chunk.start,
-                colorspace=info.yuv420.colorspace if info.yuv420 is not None else BT709,
-            )
+            writer = VideoWriter.for_frames_of(reader, path, planar=planar, start=chunk.start)
             frames = read_ahead(source, READ_AHEAD)
             composited = read_ahead(stream(frames, stabilizer), READ_AHEAD)
             with writer, contextlib.closing(frames), contextlib.closing(composited):
