@@ -7,7 +7,8 @@ to frame. `refine_matte` snaps them to the frame's real edges with a fast guided
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -141,6 +142,35 @@ def _refine(
     return matte
 
 
+Plane = TypeVar("Plane")  # a numpy plane or a torch tensor: the same arithmetic on either
+
+
+def inverse_covariance(products: Sequence[Plane], means: Sequence[Plane], eps: float) -> list[Plane]:
+    """Per pixel, the inverse of the guide's 3x3 colour covariance (+ `eps`), from the boxed
+    products (bb, bg, br, gg, gr, rr) and means (b, g, r): its 6 distinct planes in that order.
+
+    Written out (adjugate / determinant): numpy.linalg.inv on (N, 3, 3) is ~10x slower for such tiny
+    matrices. Only arithmetic, so numpy planes and torch tensors (`render.torch_backend`) share it.
+    """
+    mb, mg, mr = means
+    s_bb = products[0] - mb * mb + eps
+    s_bg = products[1] - mb * mg
+    s_br = products[2] - mb * mr
+    s_gg = products[3] - mg * mg + eps
+    s_gr = products[4] - mg * mr
+    s_rr = products[5] - mr * mr + eps
+    adjugate = [
+        s_gg * s_rr - s_gr * s_gr,
+        s_gr * s_br - s_bg * s_rr,
+        s_bg * s_gr - s_gg * s_br,
+        s_bb * s_rr - s_br * s_br,
+        s_bg * s_br - s_bb * s_gr,
+        s_bb * s_gg - s_bg * s_bg,
+    ]
+    inv_det = 1.0 / (s_bb * adjugate[0] + s_bg * adjugate[1] + s_br * adjugate[2])
+    return [plane * inv_det for plane in adjugate]
+
+
 class _Guide:
     """A guide image's per-window statistics, shared by every guided-filter pass over it.
 
@@ -152,27 +182,10 @@ class _Guide:
         self.radius = radius
         self.planes = cv2.split(image_bgr.astype(np.float32) / 255.0)
         b, g, r = self.planes
-        self.means = mb, mg, mr = cv2.split(_box(cv2.merge(self.planes), radius))
+        self.means = cv2.split(_box(cv2.merge(self.planes), radius))
         # Covariance (+ eps): the 6 distinct entries of each pixel's 3x3 matrix, boxed in one call.
         products = cv2.split(_box(cv2.merge([b * b, b * g, b * r, g * g, g * r, r * r]), radius))
-        s_bb = products[0] - mb * mb + GUIDE_EPS
-        s_bg = products[1] - mb * mg
-        s_br = products[2] - mb * mr
-        s_gg = products[3] - mg * mg + GUIDE_EPS
-        s_gr = products[4] - mg * mr
-        s_rr = products[5] - mr * mr + GUIDE_EPS
-        # Its inverse, written out (adjugate / determinant): numpy.linalg.inv on (N, 3, 3) is ~10x
-        # slower for such tiny matrices. Symmetric, so 6 planes: bb, bg, br, gg, gr, rr.
-        inverse = [
-            s_gg * s_rr - s_gr * s_gr,
-            s_gr * s_br - s_bg * s_rr,
-            s_bg * s_gr - s_gg * s_br,
-            s_bb * s_rr - s_br * s_br,
-            s_bg * s_br - s_bb * s_gr,
-            s_bb * s_gg - s_bg * s_bg,
-        ]
-        inv_det = 1.0 / (s_bb * inverse[0] + s_bg * inverse[1] + s_br * inverse[2])
-        self.inverse = [plane * inv_det for plane in inverse]
+        self.inverse = inverse_covariance(products, self.means, GUIDE_EPS)
 
     def fit(self, p: np.ndarray) -> np.ndarray:
         """Window-averaged coefficients (a_b, a_g, a_r, b) of the local model p ~ a . colour + b."""

@@ -554,27 +554,11 @@ class _TorchGuide:
         self.box, self.radius = box, radius
         self.planes = planes = image_bgr / 255.0
         b, g, r = planes.unbind(1)
-        self.means = mb, mg, mr = box(planes, radius).unbind(1)
+        self.means = box(planes, radius).unbind(1)
         products = box(compositor.torch.stack([b * b, b * g, b * r, g * g, g * r, r * r], 1), radius).unbind(
             1
         )
-        eps = cv_matte.GUIDE_EPS
-        s_bb = products[0] - mb * mb + eps
-        s_bg = products[1] - mb * mg
-        s_br = products[2] - mb * mr
-        s_gg = products[3] - mg * mg + eps
-        s_gr = products[4] - mg * mr
-        s_rr = products[5] - mr * mr + eps
-        inverse = [
-            s_gg * s_rr - s_gr * s_gr,
-            s_gr * s_br - s_bg * s_rr,
-            s_bg * s_gr - s_gg * s_br,
-            s_bb * s_rr - s_br * s_br,
-            s_bg * s_br - s_bb * s_gr,
-            s_bb * s_gg - s_bg * s_bg,
-        ]
-        inv_det = 1.0 / (s_bb * inverse[0] + s_bg * inverse[1] + s_br * inverse[2])
-        self.inverse = [plane * inv_det for plane in inverse]
+        self.inverse = cv_matte.inverse_covariance(products, self.means, cv_matte.GUIDE_EPS)
         self.stack = compositor.torch.stack
 
     def fit(self, p: torch.Tensor) -> torch.Tensor:
