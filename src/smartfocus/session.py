@@ -330,6 +330,7 @@ class FocusSession:
                     analysis,
                     plan,
                     transition_frames=frames,
+                    fps=float(self.info.fps),
                     regions=_counted(
                         lambda f, p, e: self.region(
                             f, p, e, grid=analysis.grid, progress=progress, check=check

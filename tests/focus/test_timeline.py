@@ -1,11 +1,13 @@
 """Focus over time on real footage: rack focus between two people, easing, and no inference."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from smartfocus.focus.plan import FocusPlan
+from smartfocus.errors import SelectionError
+from smartfocus.focus.plan import FocusPlan, Keyframe
 from smartfocus.focus.timeline import FocusTimeline
 from smartfocus.media import open_video
 from smartfocus.vision.analysis import Analysis, analyse_video
@@ -78,3 +80,34 @@ def test_two_clicks_on_one_frame_keep_both_sharp(lucia: Analysis) -> None:
     instances = lucia.instances(SWITCH + 5)
     for track_id in (1, 2):
         assert state.subject_matte[instances.masks[instances.index_of(track_id)]].mean() > 0.99
+
+
+def test_a_keyframe_with_its_own_transition_eases_in_over_it(lucia: Analysis) -> None:
+    """The rack into the second keyframe takes its own 1 s (25 frames at 25 fps) instead of the
+    default 10 frames, and still arrives on the keyframe; the first is untouched."""
+    woman, passer_by = 1, 2
+    plan = FocusPlan(
+        (
+            Keyframe(0, "focus", (_click_inside(lucia, 0, woman),)),
+            Keyframe(SWITCH, "focus", (_click_inside(lucia, SWITCH, passer_by),), transition=1.0),
+        )
+    )
+    assert FocusPlan.from_json(plan.to_json()) == plan
+    slow = FocusTimeline(lucia, plan, transition_frames=10, fps=25.0)
+    quick = FocusTimeline(
+        lucia,
+        FocusPlan(tuple(replace(k, transition=None) for k in plan.keyframes)),
+        transition_frames=10,
+        fps=25.0,
+    )
+    second = slow.subjects[1]
+
+    def weight(timeline: FocusTimeline, frame: int) -> float:
+        return float(timeline.state(frame).matte[second.mask(lucia, frame) > 0.5].mean())
+
+    assert weight(slow, SWITCH - 20) > 0.05 and weight(quick, SWITCH - 20) < 0.01  # began earlier
+    assert weight(slow, SWITCH) == pytest.approx(1.0) and weight(quick, SWITCH) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="fps"):
+        FocusTimeline(lucia, plan, transition_frames=10)
+    with pytest.raises(SelectionError, match="transition must be between"):
+        Keyframe(3, "focus", ((1.0, 1.0),), transition=-5)

@@ -6,6 +6,7 @@ keyframes, and after rendering.
 
 from __future__ import annotations
 
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -187,6 +188,20 @@ def test_upload_focus_keyframe_render_download(
     plan = page.request.get(f"{live_server.url}/plan?video_id={video_id}").json()
     assert plan["blur"] == 0.7 and plan["keyframes"][0]["exclude"] == [list(EXCLUDED)]
 
+    # the rack focus into the dog's keyframe takes 1 s instead of the default (a plan job, on the badge)
+    version = page.request.get(f"{live_server.url}/plan?video_id={video_id}").json()["version"]
+    page.select_option("#keyframe-list li:nth-child(2) select.transition", "1")
+    deadline = time.monotonic() + 60
+    while (plan := page.request.get(f"{live_server.url}/plan?video_id={video_id}").json())[
+        "version"
+    ] == version:
+        assert time.monotonic() < deadline, "the transition was never saved"
+        time.sleep(0.2)
+    assert [k.get("transition") for k in plan["keyframes"]] == [None, 1.0]
+    page.wait_for_function(  # the page shows the plan it saved
+        "document.querySelector('#keyframe-list li:nth-child(2) select.transition').value === '1'"
+    )
+    page.screenshot(path=SHOTS / "03d_transition.png")
     page.check("#export-mattes")
     page.click("#render")
     page.wait_for_selector("#render-progress:not([hidden]), #download:not([hidden])")

@@ -17,6 +17,7 @@ Action = Literal["focus", "add", "clear", "refine"]
 ACTIONS: tuple[Action, ...] = ("focus", "add", "clear", "refine")
 MAX_POINTS = 32  # include plus exclude clicks on one keyframe
 MAX_KEYFRAMES = 1000  # a plan longer than this is not made by hand
+MAX_TRANSITION_S = 10.0  # the longest rack focus, as the CLI's --transition
 
 
 @dataclass(frozen=True)
@@ -32,12 +33,16 @@ class Keyframe:
     SAM 2's demo: what is under `points` becomes part of it, what is under `exclude` is cut away, and
     the corrected mask is followed from `frame` both ways, up to the subject's other prompts (its
     keyframe and other corrections), which keep the frames nearer to them.
+
+    `transition`: seconds the rack focus into this keyframe takes (None: the render's default,
+    `--transition`); the look it asks for is reached on `frame` itself.
     """
 
     frame: int
     action: Action = "focus"
     points: tuple[tuple[float, float], ...] = ()
     exclude: tuple[tuple[float, float], ...] = ()
+    transition: float | None = None
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
@@ -48,6 +53,11 @@ class Keyframe:
             raise SelectionError("a 'refine' keyframe needs at least one point or exclude point")
         if self.action in ("focus", "add") and not self.points:
             raise SelectionError(f"a {self.action!r} keyframe needs at least one point")
+        if self.transition is not None and not 0.0 < self.transition <= MAX_TRANSITION_S:
+            raise SelectionError(
+                f"keyframe at frame {self.frame}: transition must be between 0 and {MAX_TRANSITION_S:g} "
+                f"seconds, got {self.transition:g}"
+            )
         if len(self.points) + len(self.exclude) > MAX_POINTS:
             raise SelectionError(
                 f"keyframe at frame {self.frame} has {len(self.points) + len(self.exclude)} points; "
@@ -126,6 +136,7 @@ class FocusPlan:
                 "keyframes": [
                     {"frame": k.frame, "action": k.action, "points": k.points}
                     | ({"exclude": k.exclude} if k.exclude else {})
+                    | ({"transition": k.transition} if k.transition is not None else {})
                     for k in self.keyframes
                 ]
             }
@@ -141,6 +152,7 @@ class FocusPlan:
                     k.get("action", "focus"),
                     tuple(tuple(map(float, p)) for p in k["points"]),
                     tuple(tuple(map(float, p)) for p in k.get("exclude", ())),  # absent in older plans
+                    None if k.get("transition") is None else float(k["transition"]),
                 )
                 for k in data["keyframes"]
             )

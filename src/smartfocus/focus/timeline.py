@@ -190,6 +190,7 @@ class FocusTimeline:
         plan: FocusPlan,
         *,
         transition_frames: int = 12,
+        fps: float | None = None,
         link_settings: LinkSettings | None = None,
         regions: RegionProvider | None = None,
         click_region: ClickRegionProvider | None = None,
@@ -201,6 +202,7 @@ class FocusTimeline:
         self.analysis = analysis
         self.plan = plan
         self.transition_frames = max(int(transition_frames), 1)
+        self._spans = _transition_spans(plan, analysis.frame_count, self.transition_frames, fps)
         if click_region is None and regions is not None:
             provider = regions
 
@@ -228,21 +230,23 @@ class FocusTimeline:
         A keyframe on frame 0 takes effect at once."""
         frames = self.active.shape[0]
         weights = np.zeros(self.active.shape, np.float32)
-        step = 1.0 / self.transition_frames
         level = np.zeros(self.active.shape[1], np.float32)
         for frame in range(self._ease_start, frames):
-            target = self.active[min(frame + self.transition_frames, frames - 1)].astype(np.float32)
+            span = int(self._spans[frame])  # the transition of the keyframe this frame leads to
+            target = self.active[min(frame + span, frames - 1)].astype(np.float32)
             if frame == 0 and self.first_keyframe == 0:
                 level = self.active[0].astype(np.float32)
             else:
-                level = np.clip(level + np.sign(target - level) * step, 0, 1)
+                level = np.clip(level + np.sign(target - level) / span, 0, 1)
             weights[frame] = level
         return _smoothstep(weights)
 
     @property
     def _ease_start(self) -> int:
         """First frame the look changes on: the first keyframe, less a transition to ease in over."""
-        return max(self.first_keyframe - self.transition_frames, 0) if self.first_keyframe > 0 else 0
+        if self.first_keyframe <= 0 or self.first_keyframe >= len(self._spans):
+            return 0
+        return max(self.first_keyframe - int(self._spans[self.first_keyframe - 1]), 0)
 
     def _strength_envelope(self) -> np.ndarray:
         """(frames,) blur multiplier: 0 until the ease into the first keyframe, eased towards 0 around
@@ -303,6 +307,20 @@ class FocusTimeline:
             if in_focus:
                 np.maximum(subject_matte, mask, out=subject_matte)
         return FocusState(matte=matte, subject_matte=subject_matte, strength=self.strength(frame))
+
+
+def _transition_spans(plan: FocusPlan, frames: int, default: int, fps: float | None) -> np.ndarray:
+    """(frames,) the rack focus' length in frames at each frame: that of the next keyframe after
+    it (its own `transition` in seconds, else `default`), so each keyframe eases in over its own."""
+    spans = np.full(max(frames, 1), default, np.int64)
+    start = 0
+    for keyframe in plan.keyframes:
+        if keyframe.transition is not None:
+            if fps is None:
+                raise ValueError("keyframes with their own transition need the video's fps")
+            spans[start : keyframe.frame] = max(1, round(keyframe.transition * fps))
+        start = max(start, keyframe.frame)
+    return spans
 
 
 def _resolve(

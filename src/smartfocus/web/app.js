@@ -586,6 +586,39 @@ async function renderStrips() {
   }
 }
 
+const TRANSITIONS = [null, 0.2, 0.5, 1, 2]; // seconds; null: the default (0.4 s)
+
+/** How long the rack focus into keyframe `index` takes: its own `transition`, saved with the plan. */
+function transitionPicker(index, keyframe) {
+  const picker = document.createElement("select");
+  picker.className = "transition";
+  picker.title = "How long the focus takes to pull to this keyframe";
+  picker.setAttribute("aria-label", `Transition into the keyframe at frame ${keyframe.frame + 1}`);
+  const current = keyframe.transition ?? null;
+  for (const seconds of TRANSITIONS.includes(current) ? TRANSITIONS : [...TRANSITIONS, current]) {
+    const option = document.createElement("option");
+    option.value = seconds === null ? "" : String(seconds);
+    option.textContent = seconds === null ? "ease 0.4 s (default)" : `ease ${seconds} s`;
+    option.selected = seconds === current;
+    picker.append(option);
+  }
+  picker.addEventListener("change", () => edit(async () => {
+    const before = state.plan;
+    const keyframes = before.keyframes.map((k, i) =>
+      i === index ? { ...k, transition: picker.value === "" ? null : Number(picker.value) } : k);
+    try {
+      state.plan = await putKeyframes(keyframes, before.version);
+      remember(before);
+      renderPlan();
+      await show(state.frame);
+    } catch (error) {
+      toast(error.message);
+      renderPlan();
+    }
+  }));
+  return picker;
+}
+
 function renderPlan() {
   renderStrips();
   const { keyframes } = state.plan;
@@ -627,6 +660,7 @@ function renderPlan() {
     when.className = "when";
     when.textContent = `from frame ${keyframe.frame + 1} · ${(keyframe.frame / state.info.fps).toFixed(2)}s`;
     what.append(when);
+    if (keyframe.frame > 0 && keyframe.action !== "refine") what.append(transitionPicker(index, keyframe));
     const del = document.createElement("button");
     del.textContent = "×";
     del.title = "Remove keyframe";
