@@ -108,7 +108,7 @@ def test_full_flow_upload_select_preview_render_download(
     gy, gx = int(WOMAN[1] * mask.shape[0] / 720), int(WOMAN[0] * mask.shape[1] / 1280)
     assert mask[gy, gx] == 255 and 0.005 < (mask > 127).mean() < 0.3  # her, not the whole frame
     assert answer.json()["plan"]["keyframes"] == [
-        {"frame": 0, "action": "focus", "points": [list(WOMAN)], "exclude": []}
+        {"frame": 0, "action": "focus", "points": [list(WOMAN)], "exclude": [], "transition": None}
     ]
     # what following her cached lies under the server's data folder, like everything it writes
     assert list(live_server.settings.regions_dir.glob("*.npz"))
