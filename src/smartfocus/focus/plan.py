@@ -65,6 +65,19 @@ class Keyframe:
             )
 
 
+def check_frame(keyframe: Keyframe, frame_count: int) -> None:
+    if keyframe.frame >= frame_count:
+        raise SelectionError(
+            f"keyframe at frame {keyframe.frame} is past the video's last frame {frame_count - 1}"
+        )
+
+
+def check_inside(x: float, y: float, frame_size: tuple[int, int]) -> None:
+    width, height = frame_size
+    if not (0 <= x < width and 0 <= y < height):
+        raise SelectionError(f"click ({x:g}, {y:g}) is outside the {width}x{height} frame")
+
+
 @dataclass(frozen=True)
 class FocusPlan:
     """An ordered list of keyframes. Editing returns a new plan (plans are values)."""
@@ -129,6 +142,14 @@ class FocusPlan:
                     )
                     return FocusPlan((*self.keyframes[:index], merged, *self.keyframes[index + 1 :]))
         return FocusPlan((*self.keyframes, keyframe))
+
+    def check_fits(self, frame_count: int, frame_size: tuple[int, int]) -> None:
+        """Refuse, before any work, a keyframe past the last frame or a click outside the picture
+        (the timeline checks the same as it resolves; this needs no analysis)."""
+        for keyframe in self.keyframes:
+            check_frame(keyframe, frame_count)
+            for x, y in (*keyframe.points, *keyframe.exclude):
+                check_inside(x, y, frame_size)
 
     def to_json(self) -> str:
         return json.dumps(

@@ -16,7 +16,7 @@ from smartfocus.errors import SelectionError
 from smartfocus.focus.correct import CorrectedSubject, correct
 from smartfocus.focus.identity import LinkSettings, SubjectTrack, follow_subject, link_tracklets
 from smartfocus.focus.parts import find_parts
-from smartfocus.focus.plan import FocusPlan, Keyframe
+from smartfocus.focus.plan import FocusPlan, Keyframe, check_frame, check_inside
 from smartfocus.focus.selection import select_instance
 from smartfocus.vision.analysis import Analysis
 from smartfocus.vision.instances import Instances
@@ -353,10 +353,7 @@ def _resolve(
         return keys.index(key)
 
     for keyframe in plan.keyframes:
-        if keyframe.frame >= analysis.frame_count:
-            raise SelectionError(
-                f"keyframe at frame {keyframe.frame} is past the video's last frame {analysis.frame_count - 1}"
-            )
+        check_frame(keyframe, analysis.frame_count)
         if keyframe.action == "refine":
             if regions is None or follow is None:
                 raise SelectionError("corrections need the video's frames to follow them; open the video")
@@ -385,7 +382,7 @@ def _resolve(
         chosen: set[int] = set()
         loose: list[Point] = []
         for x, y in keyframe.points:
-            _check_inside(x, y, analysis.frame_size)
+            check_inside(x, y, analysis.frame_size)
             if any_object:
                 loose.append((x, y))
                 continue
@@ -452,7 +449,7 @@ def _corrected_column(
             f"nothing is in focus on frame {keyframe.frame} to correct; click a subject first (--focus)"
         )
     x, y = (keyframe.points or keyframe.exclude)[0]
-    _check_inside(x, y, analysis.frame_size)
+    check_inside(x, y, analysis.frame_size)
     column = _nearest_subject(analysis, subjects, sorted(current), keyframe.frame, x, y)
     return sorted(current)[0] if column is None else column
 
@@ -513,18 +510,12 @@ def part_of_a_region(instances: Instances, row: int, region: np.ndarray) -> bool
     return shared < PART_OF_REGION * region.sum() and shared >= INSIDE_REGION * detected.sum()
 
 
-def _check_inside(x: float, y: float, frame_size: tuple[int, int]) -> None:
-    width, height = frame_size
-    if not (0 <= x < width and 0 <= y < height):
-        raise SelectionError(f"click ({x:g}, {y:g}) is outside the {width}x{height} frame")
-
-
 def _without_excluded(analysis: Analysis, keyframe: Keyframe) -> Instances:
     """The keyframe's detected instances, less the one a click on each exclude point would pick: a
     shift-click on the person in front of a stroller makes the click fall through to what is behind."""
     instances = analysis.instances(keyframe.frame)
     for x, y in keyframe.exclude:
-        _check_inside(x, y, analysis.frame_size)
+        check_inside(x, y, analysis.frame_size)
         try:
             row = select_instance(instances, x, y, analysis.frame_size, analysis.class_names, tolerance_px=0)
         except SelectionError:

@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 from fastapi.responses import JSONResponse
 
-from smartfocus.focus.plan import FocusPlan
 from smartfocus.server.deps import Services, ServicesDep, SessionDep, analysed, owned_video, within_plan_limit
 from smartfocus.server.errors import ApiError, not_found
 from smartfocus.server.schemas import ErrorBody, Job, Plan, PlanUpdate, Strip, StripRun
@@ -70,7 +69,8 @@ def put_plan(body: PlanUpdate, services: ServicesDep, session: SessionDep) -> Pl
         within_plan_limit(services.settings, len(plan.keyframes))
         if plan.keyframes and plan != video.plan:
             analysed(services.store, video)
-            _check_clicks(video, plan)  # what can be refused at once is, before any job starts
+            # what can be refused at once is (422), before any job starts
+            plan.check_fits(video.info["frame_count"], (video.info["width"], video.info["height"]))
             if not services.previews.session(video).has_timeline(plan):
                 job = services.store.add_job(video, "plan", plan=plan, blur=body.blur, base_plan=video.plan)
                 services.jobs.submit(job)
@@ -103,25 +103,6 @@ def keyframe_thumbnail(
     analysed(services.store, video)
     jpeg = services.previews.keyframe_thumbnail(video, index)
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
-
-
-def _check_clicks(video: VideoRecord, plan: FocusPlan) -> None:
-    """Refuse (422) keyframes past the last frame and clicks outside the picture."""
-    frames, width, height = video.info["frame_count"], video.info["width"], video.info["height"]
-    for keyframe in plan.keyframes:
-        if keyframe.frame >= frames:
-            raise ApiError(
-                422,
-                "invalid_selection",
-                f"keyframe at frame {keyframe.frame} is past the last frame {frames - 1}",
-            )
-        for x, y in (*keyframe.points, *keyframe.exclude):
-            if not (0 <= x < width and 0 <= y < height):
-                raise ApiError(
-                    422,
-                    "invalid_selection",
-                    f"the click at ({x:g}, {y:g}) on frame {keyframe.frame} is outside the {width}x{height} picture",
-                )
 
 
 def _with_keyframe(services: Services, video_id: str, index: int, session: str) -> VideoRecord:
