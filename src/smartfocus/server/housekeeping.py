@@ -1,8 +1,7 @@
-"""Housekeeping: what a server cleans up at start and then now and then, so its disk stays bounded.
-
-At start, upload folders a killed process left behind (no stored video owns them) go; every
+"""Housekeeping now and then, so a server's disk stays bounded: every
 `Settings.housekeeping_interval_s`, sessions unused for `Settings.session_ttl_s` are forgotten with
-their videos, renders and jobs (never one with a job still queued or running).
+their videos, renders and jobs (never one with a job still queued or running). What a killed process
+left behind is removed once, at start (`upload.remove_orphans`, `JobRunner.start`).
 """
 
 from __future__ import annotations
