@@ -11,7 +11,7 @@ corrections (`--refine`); one the CLI refuses with "add it as a subject of its o
 as if the detector had found nothing: what a click on an object of no known class gets.
 
 Usage: .venv/bin/python bench/davis.py [--seqs a,b] [--clicks N] [--correct refine|add] [--any-object]
-       [--imgsz N] [--quality Q] [--model PATH] [--no-refine | --compare-refine] [--json PATH] [--data DIR] [--keep DIR]
+       [--imgsz N] [--stride N] [--quality Q] [--model PATH] [--no-refine | --compare-refine] [--json PATH] [--data DIR] [--keep DIR]
 """
 
 import argparse
@@ -155,6 +155,8 @@ class Bench:
             cmd += ["--imgsz", str(self.args.imgsz)]
         if self.args.quality:
             cmd += ["--quality", self.args.quality]
+        if self.args.stride:
+            cmd += ["--stride", str(self.args.stride)]
         if self.args.any_object:
             cmd.append("--any-object")
         if not refine:
@@ -321,6 +323,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", type=Path, default=MODEL, help="weights passed to --model")
     p.add_argument("--imgsz", type=int, help="passed through to the CLI")
     p.add_argument("--quality", choices=("fast", "balanced", "best"), help="passed through to the CLI")
+    p.add_argument("--stride", type=int, help="passed through to the CLI")
     p.add_argument(
         "--any-object",
         action="store_true",
