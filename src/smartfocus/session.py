@@ -74,6 +74,7 @@ from smartfocus.vision.chunked import chunked_analysis_steps
 from smartfocus.vision.model import SharedModel, load_segmenter
 from smartfocus.vision.propagate import RegionSettings, segment_on_grid, track_region
 from smartfocus.vision.region import ClickSegmenter, Point, RegionTrack, click_segmenter, region_cache_path
+from smartfocus.vision.sam import SamSegmenter, sam_dir, segment_like
 from smartfocus.vision.segment import AnalysisSettings, analysis_settings
 
 T = TypeVar("T")
@@ -234,6 +235,7 @@ class FocusSession:
         self.cache_dir = cache_dir or smartfocus_home() / "analyses"
         self.region_cache_dir = region_cache_dir or smartfocus_home() / "regions"
         self._click_segmenter = click_segmenter
+        self._anchor_segmenter: SamSegmenter | None = None
         self._compositor_choice = compositor
         self._compositor: TorchCompositor | None = None  # made at the first render that uses it
         self._analysis: Analysis | None = None
@@ -618,6 +620,20 @@ class FocusSession:
             self._click_segmenter = click_segmenter()
         return self._click_segmenter
 
+    @property
+    def anchor_segmenter(self) -> SamSegmenter | None:
+        """The promptable model that re-anchors a subject carried on flow where the detector misses
+        it (`focus.follow`), when its weights are configured (`$SMARTFOCUS_SAM_DIR`); None: flow
+        alone. The click segmenter when that is the promptable model (frames encoded once)."""
+        if self._anchor_segmenter is None and (folder := sam_dir()) is not None:
+            chosen = self.click_segmenter
+            self._anchor_segmenter = chosen if isinstance(chosen, SamSegmenter) else SamSegmenter(folder)
+        return self._anchor_segmenter
+
+    def _anchor(self, frame: int, carried: np.ndarray) -> np.ndarray | None:
+        assert self._anchor_segmenter is not None
+        return segment_like(self._anchor_segmenter, self.read(frame), carried)
+
     def _click_region(self, frame: int, points: tuple[Point, ...], exclude: tuple[Point, ...]) -> np.ndarray:
         """The region on the click frame only: enough to judge a click, without following it."""
         grid = self.analyse().grid
@@ -632,7 +648,13 @@ class FocusSession:
         """A detected subject (its parts' tracklet chains, seen on `frame`) followed through the clip
         with optical flow (`focus.follow`); cached on disk next to the regions. `check` is called
         before each frame and may raise to stop (a cancelled `timeline_steps`)."""
-        key = ("follow", FOLLOW_VERSION, self._analysis_key, [list(p.track_ids) for p in parts])
+        key = (
+            "follow",
+            FOLLOW_VERSION,
+            self._analysis_key,
+            [list(p.track_ids) for p in parts],
+            self._anchor_name,
+        )
         path = region_cache_path(
             self.region_cache_dir, self._video_fingerprint(), frame, (), (), (key, self._follow_settings)
         )
@@ -659,7 +681,7 @@ class FocusSession:
         grid = grid or analysis.grid
         segmenter = self.click_segmenter
         settings = RegionSettings(segmenter=segmenter.name)
-        key = (grid, settings, FOLLOW_VERSION, self._follow_settings, self._analysis_key)
+        key = (grid, settings, FOLLOW_VERSION, self._follow_settings, self._analysis_key, self._anchor_name)
         path = region_cache_path(
             self.region_cache_dir, self._video_fingerprint(), frame, points, exclude, key
         )
@@ -697,8 +719,16 @@ class FocusSession:
                     check()
                 yield item
 
+        anchor = self._anchor if self.anchor_segmenter is not None else None
         with self._lock:
-            return follow_subject_masks(analysis, frames, frame, parts, self._follow_settings, seed=seed)
+            return follow_subject_masks(
+                analysis, frames, frame, parts, self._follow_settings, seed=seed, anchor=anchor
+            )
+
+    @property
+    def _anchor_name(self) -> str | None:
+        """What re-anchors carried subjects (part of the follow caches' keys)."""
+        return None if self.anchor_segmenter is None else self.anchor_segmenter.name
 
     @property
     def _follow_settings(self) -> FollowSettings:

@@ -37,7 +37,7 @@ from smartfocus.vision.analysis import Analysis
 from smartfocus.vision.instances import Instances, appearance_histograms
 from smartfocus.vision.region import RegionTrack
 
-FOLLOW_VERSION = 4  # part of the follow cache key: bump when the algorithm changes its results
+FOLLOW_VERSION = 8  # part of the follow cache key: bump when the algorithm changes its results
 DETECTED = 1.0
 CARRIED = 0.5
 # Optical flow runs on frames this long at most: DIS costs ~2.5 ms (FAST) or ~7.5 ms (MEDIUM) a
@@ -47,6 +47,9 @@ FLOW_LONG_SIDE = 320
 # (start, stop) -> (index, BGR frame of `flow_size(grid)`) for start <= index < stop, in order
 SmallFrames = Callable[[int, int], Iterator[tuple[int, np.ndarray]]]
 BACKWARD_CHUNK = 128  # frames decoded at once when following backwards (memory stays flat)
+# (frame, the carried grid mask) -> the subject's grid mask there, segmented afresh by a promptable
+# model prompted with the carried mask's box and deepest point; None where it finds nothing
+Anchor = Callable[[int, np.ndarray], np.ndarray | None]
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,13 @@ class FollowSettings:
     min_carried_appearance: float = 0.3  # colours a carried mask must keep (motion blur shifts them)
     max_reacquire_frames: int = 90  # after being lost, a look-alike near where it was is taken ...
     min_reacquire_appearance: float = 0.6  # ... if its colours match this well (stricter than above)
+    # With a promptable model (`anchor`), a mask carried on flow is segmented afresh every this many
+    # frames and where its colours stop matching, and the fresh mask carries on (its drift undone),
+    # at most `max_anchors` times per subject: ~3 s each on a 2-core CPU, milliseconds on a GPU.
+    anchor_every: int = 8
+    max_anchors: int = 6
+    min_anchor_overlap: float = 0.3  # IoU of the fresh mask with the carried one, else it is refused
+    max_anchor_growth: float = 2.0  # ... and its area within this factor of the carried one's
 
 
 def settings_for(imgsz: int) -> FollowSettings:
@@ -93,6 +103,7 @@ def follow_subject_masks(
     settings: FollowSettings | None = None,
     *,
     seed: np.ndarray | None = None,
+    anchor: Anchor | None = None,
 ) -> RegionTrack:
     """The subject made of `parts` (tracklet chains, all seen on frame `start`) on every frame,
     followed forwards and backwards from `start`; see the module docstring. With `seed` (a grid
@@ -106,14 +117,34 @@ def follow_subject_masks(
     if seed is None or not seed.any():
         raise ValueError(f"the subject has no mask on frame {start} to follow")
     masks[start], status[start] = seed, DETECTED
-    follower = _Follower(analysis, parts, settings)
+    follower = _Follower(analysis, parts, settings, anchor)
     follower.run(iter(frames(start, count)), seed, masks, status)
     follower.run(_backward(frames, start), seed, masks, status)
-    for frame in np.flatnonzero(status == 0):  # what the chains still estimate (a sliver at an edge)
-        estimates = [m for part in parts if (m := part.mask(analysis, int(frame))) is not None]
-        if estimates:
-            masks[frame], status[frame] = np.maximum.reduce(estimates) > 0.5, CARRIED
+    _fill_from_chains(analysis, parts, masks, status)
     return RegionTrack.from_masks(masks, status > 0, status)
+
+
+def _fill_from_chains(
+    analysis: Analysis, parts: Sequence[SubjectTrack], masks: np.ndarray, status: np.ndarray
+) -> None:
+    """Where the follower found nothing, what the chains still estimate (a sliver at an edge the
+    detector gave up on, carried out along its motion), but only where it continues the mask of
+    the frame next to it, in place and size: an estimate elsewhere is a linker's guess the
+    follower already judged wrong (a bird that turned back instead of leaving)."""
+    count = len(status)
+    for frames, step in ((range(1, count), -1), (range(count - 2, -1, -1), 1)):
+        for frame in frames:
+            neighbour = masks[frame + step]
+            if status[frame] > 0 or status[frame + step] == 0:
+                continue
+            estimates = [m for part in parts if (m := part.mask(analysis, frame)) is not None]
+            if not estimates:
+                continue
+            estimate = np.maximum.reduce(estimates) > 0.5
+            side = np.sqrt(neighbour.sum())
+            near = np.linalg.norm(_centre(estimate) - _centre(neighbour)) <= side
+            if near and _size_fits(estimate.sum(), neighbour.sum(), 1):
+                masks[frame], status[frame] = estimate, CARRIED
 
 
 def _backward(frames: SmallFrames, start: int) -> Iterator[tuple[int, np.ndarray]]:
@@ -126,8 +157,15 @@ def _backward(frames: SmallFrames, start: int) -> Iterator[tuple[int, np.ndarray
 
 
 class _Follower:
-    def __init__(self, analysis: Analysis, parts: Sequence[SubjectTrack], settings: FollowSettings) -> None:
+    def __init__(
+        self,
+        analysis: Analysis,
+        parts: Sequence[SubjectTrack],
+        settings: FollowSettings,
+        anchor: Anchor | None = None,
+    ) -> None:
         self.analysis, self.parts, self.settings = analysis, parts, settings
+        self.anchor, self.anchors_left = anchor, settings.max_anchors if anchor else 0
         presets = {"fast": cv2.DISOPTICAL_FLOW_PRESET_FAST, "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
         self.flow = cv2.DISOpticalFlow_create(presets[settings.flow])
         height, width = analysis.grid
@@ -159,7 +197,8 @@ class _Follower:
             chained = _chained(self.analysis, self.parts, frame)
             if current is None:  # lost: wait for a tracklet chain, or a look-alike where it was
                 previous_grey = image
-                if chained is not None:
+                gap = frame - seen[-1][0]
+                if chained is not None and _size_fits(chained.sum(), last_mask.sum(), abs(gap)):
                     current, carried, appearance = chained, 0, self._appearance(frame)
                     masks[frame], status[frame] = chained, DETECTED
                 else:
@@ -175,6 +214,13 @@ class _Follower:
             if warped.sum() < self.settings.min_cells:
                 current = None  # out of the picture
                 continue
+            if not self.analysis.analysed(frame):
+                # a stride frame: its instances are box-warped guesses, where the flow follows the
+                # subject's own motion (a dancer's limbs), so the flow carries it to the next analysed
+                # frame, as detected as it was there
+                current, carried = warped, carried + 1 if carried else 0
+                masks[frame], status[frame] = warped, CARRIED if carried else DETECTED
+                continue
             instances = self.analysis.instances(frame)
             found = self._detected(instances, frame, warped, appearance)
             if found is not None:
@@ -185,7 +231,15 @@ class _Follower:
                 last_mask = current
                 continue
             carried += 1
-            if carried > self.settings.max_carry_frames or not self._looks_like(bgr, warped, appearance):
+            alike = self._looks_like(bgr, warped, appearance)
+            due = not alike or carried % self.settings.anchor_every == 0
+            if (
+                self.anchors_left
+                and due
+                and (anchored := self._anchored(frame, bgr, warped, appearance)) is not None
+            ):
+                warped, carried, alike = anchored, 1, True
+            if carried > self.settings.max_carry_frames or not alike:
                 current = None  # not seen for too long, or what the mask went onto is something else
                 continue
             current = warped
@@ -227,6 +281,23 @@ class _Follower:
             if alike >= best_alike:
                 best, best_alike = index, alike
         return best
+
+    def _anchored(
+        self, frame: int, bgr: np.ndarray, carried: np.ndarray, appearance: np.ndarray
+    ) -> np.ndarray | None:
+        """The promptable model's mask of the subject where `carried` went, if it agrees with it
+        (overlap, about its size) and has the subject's colours; else None (the subject is hidden,
+        or the model took in its surroundings)."""
+        assert self.anchor is not None
+        self.anchors_left -= 1
+        fresh = self.anchor(frame, carried)
+        if fresh is None or not fresh.any():
+            return None
+        s = self.settings
+        overlap = (fresh & carried).sum() / max((fresh | carried).sum(), 1)
+        ratio = fresh.sum() / max(carried.sum(), 1)
+        agrees = overlap >= s.min_anchor_overlap and 1 / s.max_anchor_growth <= ratio <= s.max_anchor_growth
+        return fresh if agrees and self._looks_like(bgr, fresh, appearance) else None
 
     def _looks_like(self, bgr: np.ndarray, mask: np.ndarray, appearance: np.ndarray) -> bool:
         """Whether the carried `mask` still covers the subject's colours (not a cut, not the
@@ -295,7 +366,10 @@ class _Follower:
             union = instances.masks[sorted(pieces)].any(axis=0)
             if (union & warped).sum() >= s.cover * warped.sum():
                 return sorted(pieces)
-        if named:  # nothing matches where the flow went, but the chains see it: the flow drifted
+        # nothing matches where the flow went, but the chains see it: the flow drifted, unless the
+        # chains' detection is another size altogether (a linker's mistake: the passer-by who
+        # walked in front of the subject)
+        if named and _size_fits(instances.masks[named].any(axis=0).sum(), warped.sum(), 1):
             return named
         return None
 
@@ -316,6 +390,13 @@ def with_takeovers(region: RegionTrack, followed: RegionTrack, agree: float = 0.
         elif own is not None or other is not None:
             masks[frame], status[frame] = own if own is not None else other, CARRIED
     return RegionTrack.from_masks(masks, status > 0, status)
+
+
+def _size_fits(area: float, reference: float, gap: int) -> bool:
+    """Whether a mask of `area` cells can be the subject that had `reference` cells `gap` frames
+    before: the tracklet linker's scale gate (its side doubles or halves, plus 2% a frame)."""
+    change = abs(np.log(max(float(area), 1.0) / max(float(reference), 1.0))) / 2  # of the side
+    return change <= np.log(2.0) + 0.02 * gap
 
 
 def _centre(mask: np.ndarray) -> np.ndarray:

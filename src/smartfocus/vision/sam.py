@@ -150,6 +150,30 @@ class SamSegmenter:
         return self._load()[0].get_providers()[0]
 
 
+def segment_like(
+    segmenter: SamSegmenter, image: np.ndarray, mask: np.ndarray, margin: float = 0.1
+) -> np.ndarray:
+    """The object a rough grid `mask` (on `image`, BGR as shot) lies on, segmented afresh on the grid:
+    the promptable model prompted with the mask's box (grown by `margin` of its size each side, as a
+    mask carried on flow lags the object) and its deepest point. What re-anchors a subject the
+    detector misses (`focus.follow`)."""
+    height, width = image.shape[:2]
+    grid_h, grid_w = mask.shape
+    sx, sy = width / grid_w, height / grid_h
+    ys, xs = np.nonzero(mask)
+    pad_x, pad_y = margin * (xs.max() + 1 - xs.min()), margin * (ys.max() + 1 - ys.min())
+    box = (
+        max(0.0, (xs.min() - pad_x) * sx),
+        max(0.0, (ys.min() - pad_y) * sy),
+        min(float(width), (xs.max() + 1 + pad_x) * sx),
+        min(float(height), (ys.max() + 1 + pad_y) * sy),
+    )
+    depth = cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    fresh = segmenter.segment(image, [((x + 0.5) * sx, (y + 0.5) * sy)], [], box=box)
+    return cv2.resize(fresh.astype(np.float32), (grid_w, grid_h), interpolation=cv2.INTER_AREA) > 0.5
+
+
 CUDA_PROVIDER, CPU_PROVIDER = "CUDAExecutionProvider", "CPUExecutionProvider"
 
 
