@@ -6,8 +6,7 @@ import numpy as np
 
 from smartfocus.media import open_video
 from smartfocus.vision.analysis import Analysis, analyse_video
-from smartfocus.vision.instances import Instances
-from smartfocus.vision.segment import AnalysisSettings, FrameTracker, grid_shape
+from smartfocus.vision.segment import AnalysisSettings, FrameTracker
 
 FRAMES = 20
 
@@ -154,12 +153,3 @@ def _same_place(found, other) -> np.ndarray:
         iou = (mask & other.masks[match]).sum() / max((mask | other.masks[match]).sum(), 1)
         same.append(bool(np.abs(other.boxes[match] - box).max() < 6 and iou > 0.9))
     return np.array(same, bool)
-
-
-def test_an_analysis_says_which_frames_the_model_saw() -> None:
-    """With a stride the model sees every stride-th frame and the last; the follower trusts only
-    those (`Analysis.analysed`) and carries the subject on flow between them."""
-    settings = AnalysisSettings(stride=3)
-    empty = Instances.empty(grid_shape((854, 480), settings.imgsz))
-    analysis = Analysis.from_frames([empty] * 8, frame_size=(854, 480), settings=settings, class_names={})
-    assert [frame for frame in range(8) if analysis.analysed(frame)] == [0, 3, 6, 7]

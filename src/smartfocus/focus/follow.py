@@ -37,7 +37,7 @@ from smartfocus.vision.analysis import Analysis
 from smartfocus.vision.instances import Instances, appearance_histograms
 from smartfocus.vision.region import RegionTrack
 
-FOLLOW_VERSION = 8  # part of the follow cache key: bump when the algorithm changes its results
+FOLLOW_VERSION = 9  # part of the follow cache key: bump when the algorithm changes its results
 DETECTED = 1.0
 CARRIED = 0.5
 # Optical flow runs on frames this long at most: DIS costs ~2.5 ms (FAST) or ~7.5 ms (MEDIUM) a
@@ -213,13 +213,6 @@ class _Follower:
             previous_grey = image
             if warped.sum() < self.settings.min_cells:
                 current = None  # out of the picture
-                continue
-            if not self.analysis.analysed(frame):
-                # a stride frame: its instances are box-warped guesses, where the flow follows the
-                # subject's own motion (a dancer's limbs), so the flow carries it to the next analysed
-                # frame, as detected as it was there
-                current, carried = warped, carried + 1 if carried else 0
-                masks[frame], status[frame] = warped, CARRIED if carried else DETECTED
                 continue
             instances = self.analysis.instances(frame)
             found = self._detected(instances, frame, warped, appearance)

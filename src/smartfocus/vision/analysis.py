@@ -116,11 +116,6 @@ class Analysis:
             appearance=self.appearance[rows],
         )
 
-    def analysed(self, frame: int) -> bool:
-        """Whether the model saw `frame`: with a stride, the instances of the frames between are
-        interpolated from the analysed frames either side."""
-        return frame % self.settings.stride == 0 or frame == self.frame_count - 1
-
     def row_of(self, frame: int, index: int) -> int:
         """The flat row of the `index`-th instance of `frame` (as ordered by `instances(frame)`)."""
         return int(self._offsets[frame]) + index

@@ -46,7 +46,7 @@ class AnalysisSettings:
 # Measured with bench/davis.py (DAVIS dev, 20 sequences, one click) and bench/engine.py (720p sample,
 # 2-core CPU; analysis frames/s): 320 on every other frame 73 fps; 320 on every frame 38-52 fps and
 # J&F 0.715, the default, the one that keeps a first render at >= 0.15x a plain transcode; 640 on
-# every frame 11.6 fps and 0.794, for small and far subjects. 640 on every other frame (0.768) costs
+# every frame 11.6 fps and 0.794, for small and far subjects. 640 on every other frame (0.749) costs
 # a first render at 0.12-0.13x; 512 on every other frame is as fast as the default with the same
 # J&F (the README's resolution table).
 QUALITY_PRESETS: dict[str, AnalysisSettings] = {
