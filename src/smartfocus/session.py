@@ -624,10 +624,10 @@ class FocusSession:
     def anchor_segmenter(self) -> SamSegmenter | None:
         """The promptable model that re-anchors a subject carried on flow where the detector misses
         it (`focus.follow`), when its weights are configured (`$SMARTFOCUS_SAM_DIR`); None: flow
-        alone. The click segmenter when that is the promptable model (frames encoded once)."""
+        alone. Its own instance, never the click segmenter: a segmenter serves one thread, and
+        hovers and clicks are segmented while a follow holds the session."""
         if self._anchor_segmenter is None and (folder := sam_dir()) is not None:
-            chosen = self.click_segmenter
-            self._anchor_segmenter = chosen if isinstance(chosen, SamSegmenter) else SamSegmenter(folder)
+            self._anchor_segmenter = SamSegmenter(folder)
         return self._anchor_segmenter
 
     def _anchor(self, frame: int, carried: np.ndarray) -> np.ndarray | None:
