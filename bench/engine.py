@@ -8,12 +8,15 @@ inference), and where a render's time goes: decode, matte refinement (with stabi
 blend and encode, from a pass that runs them one after another (a render overlaps decode and
 encode with the compositing; on a GPU it also overlaps the transfers, shown as their own stages).
 
+Then, at the first size, each `--quality` preset's analysis and first render, each against a plain
+transcode run right after it.
+
 The 1080p clip is the sample scaled with FFmpeg's swscale (bicubic, through PyAV) into a temp
 folder, audio copied. `--compositor` picks the render's backend as `smartfocus render` does: auto
 (torch on a CUDA device, OpenCV on the CPU), torch (also on a CPU) or opencv.
 
     python bench/engine.py [--clip PATH] [--model PATH] [--imgsz N] [--device D]
-        [--compositor auto|opencv|torch] [--sizes 720,1080] [--frames N] [--repeat N]
+        [--compositor auto|opencv|torch] [--sizes 720,1080] [--frames N] [--repeat N] [--no-presets]
 """
 
 from __future__ import annotations
@@ -54,6 +57,12 @@ def main() -> int:
     parser.add_argument(
         "--repeat", type=int, default=3, help="re-renders (each followed by a plain transcode)"
     )
+    parser.add_argument(
+        "--presets",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also each --quality preset's analysis and first render, at the first size",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -73,7 +82,36 @@ def main() -> int:
                 clip = scaled_clip(args.clip, Path(scratch) / f"clip{height}.mp4", height, args.frames)
             if (status := measure(clip, args, Path(scratch) / str(height))) != 0:
                 return status
+            if args.presets:
+                measure_presets(clip, args, Path(scratch) / f"presets{height}")
+                args.presets = False  # one size is enough: the ratios carry over
     return 0
+
+
+def measure_presets(clip: Path, args: argparse.Namespace, out: Path) -> None:
+    """Each quality preset's analysis and first render (cold cache: its own home), each paired with
+    a plain transcode run right after it, as the issue's speed floor is a ratio to that."""
+    import smartfocus
+    from smartfocus.media import open_video
+    from smartfocus.vision.segment import QUALITY_PRESETS
+
+    out.mkdir()
+    with open_video(clip) as reader:
+        frames, scale = len(reader), reader.info.height / 720
+    print(f"\nquality presets on {clip.name} ({frames} frames), first render = analysis + follow + render:")
+    for name, preset in QUALITY_PRESETS.items():
+        os.environ["SMARTFOCUS_HOME"] = str(out / name)  # cold: nothing analysed or followed yet
+        with smartfocus.open_video(clip, model=args.model, device=args.device, quality=name) as video:
+            start = time.perf_counter()
+            video.analyse()
+            analysed = time.perf_counter() - start
+            video.render(out / f"{name}.mp4", _plan(args.first, scale))
+            first = frames / (time.perf_counter() - start)
+        plain = naive_transcode(clip, out / "naive.mp4")
+        print(
+            f"  {name:<9} ({preset.imgsz} px, every {preset.stride}): analysis {frames / analysed:.1f} "
+            f"frames/s, first render {first:.1f} frames/s = {first / plain:.2f}x plain ({plain:.1f})"
+        )
 
 
 def measure(clip: Path, args: argparse.Namespace, out: Path) -> int:
