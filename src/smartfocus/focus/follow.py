@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from smartfocus.focus.identity import SubjectTrack
+from smartfocus.focus.identity import SubjectTrack, motion_gate, scale_gate
 from smartfocus.vision.analysis import Analysis
 from smartfocus.vision.instances import Instances, appearance_histograms
 from smartfocus.vision.region import RegionTrack
@@ -197,8 +197,8 @@ class _Follower:
             chained = _chained(self.analysis, self.parts, frame)
             if current is None:  # lost: wait for a tracklet chain, or a look-alike where it was
                 previous_grey = image
-                gap = frame - seen[-1][0]
-                if chained is not None and _size_fits(chained.sum(), last_mask.sum(), abs(gap)):
+                gap = abs(frame - seen[-1][0])
+                if chained is not None and _size_fits(chained.sum(), last_mask.sum(), gap):
                     current, carried, appearance = chained, 0, self._appearance(frame)
                     masks[frame], status[frame] = chained, DETECTED
                 else:
@@ -261,7 +261,7 @@ class _Follower:
         velocity = (last_centre - first_centre) / max(abs(last_frame - first_frame), 1)
         predicted = last_centre + velocity * min(gap, 15)
         size = float(np.sqrt(mask.sum()))
-        reach = size * min(1.0 + 0.15 * gap, 8.0)
+        reach = size * motion_gate(gap)
         best, best_alike = None, s.min_reacquire_appearance
         for index, candidate in enumerate(instances.masks):
             area = int(candidate.sum())
@@ -387,9 +387,9 @@ def with_takeovers(region: RegionTrack, followed: RegionTrack, agree: float = 0.
 
 def _size_fits(area: float, reference: float, gap: int) -> bool:
     """Whether a mask of `area` cells can be the subject that had `reference` cells `gap` frames
-    before: the tracklet linker's scale gate (its side doubles or halves, plus 2% a frame)."""
+    before: the tracklet linker's scale gate, on the masks' sides."""
     change = abs(np.log(max(float(area), 1.0) / max(float(reference), 1.0))) / 2  # of the side
-    return change <= np.log(2.0) + 0.02 * gap
+    return change <= scale_gate(gap)
 
 
 def _centre(mask: np.ndarray) -> np.ndarray:

@@ -81,6 +81,18 @@ def _ends(analysis: Analysis, tracklet: Tracklet, samples: int) -> _Ends:
     )
 
 
+def motion_gate(gap: int) -> float:
+    """How far an object unseen for `gap` frames may have got, in multiples of its size: the
+    longer the gap, the further (up to 8 sizes)."""
+    return min(1.0 + 0.15 * gap, 8.0)
+
+
+def scale_gate(gap: int) -> float:
+    """How much the log of an object's side may change over `gap` frames: it doubles or halves,
+    plus 2% a frame."""
+    return float(np.log(2.0)) + 0.02 * gap
+
+
 def _link_cost(before: Tracklet, a: _Ends, after: Tracklet, b: _Ends, settings: LinkSettings) -> float | None:
     """Cost of `after` continuing `before` (lower is likelier), or None when it cannot."""
     gap = max(after.start - before.end, 1)  # overlapping pairs were vetted by the caller
@@ -94,12 +106,11 @@ def _link_cost(before: Tracklet, a: _Ends, after: Tracklet, b: _Ends, settings: 
     forward = a.tail_center + a.tail_velocity * horizon - b.head_center
     backward = b.head_center - b.head_velocity * horizon - a.tail_center
     motion = min(np.linalg.norm(forward), np.linalg.norm(backward)) / size
-    motion_gate = min(1.0 + 0.15 * gap, 8.0)  # the longer the gap, the further it may have gone
+    reach, max_scale_change = motion_gate(gap), scale_gate(gap)  # the longer the gap, the wider
     scale_change = abs(np.log(b.head_size / a.tail_size))
-    scale_gate = np.log(2.0) + 0.02 * gap
-    if motion > motion_gate or scale_change > scale_gate:
+    if motion > reach or scale_change > max_scale_change:
         return None
-    return (1 - appearance) + 0.5 * motion / motion_gate + 0.5 * scale_change / scale_gate + 0.002 * gap
+    return (1 - appearance) + 0.5 * motion / reach + 0.5 * scale_change / max_scale_change + 0.002 * gap
 
 
 def link_tracklets(analysis: Analysis, settings: LinkSettings | None = None) -> dict[int, int]:

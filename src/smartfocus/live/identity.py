@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from smartfocus.focus.identity import LinkSettings
+from smartfocus.focus.identity import LinkSettings, motion_gate, scale_gate
 from smartfocus.vision.instances import Instances
 
 _APPEARANCE_MEMORY = 0.9  # EMA weight of the subject's past appearance: one odd frame does not redefine it
@@ -94,12 +94,11 @@ class SubjectLock:
             motion = (
                 min(np.linalg.norm(expected - their_center), np.linalg.norm(center - their_center)) / scale
             )
-            motion_gate = min(1.0 + 0.15 * gap, 8.0)
+            reach, max_scale_change = motion_gate(gap), scale_gate(gap)  # the longer the gap, the wider
             scale_change = abs(np.log(their_size / size))
-            scale_gate = np.log(2.0) + 0.02 * gap
-            if motion > motion_gate or scale_change > scale_gate:
+            if motion > reach or scale_change > max_scale_change:
                 continue
-            cost = (1 - appearance) + 0.5 * motion / motion_gate + 0.5 * scale_change / scale_gate
+            cost = (1 - appearance) + 0.5 * motion / reach + 0.5 * scale_change / max_scale_change
             if best is None or cost < best[0]:
                 best = (cost, row)
         return None if best is None else best[1]
