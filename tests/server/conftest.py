@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import pytest
@@ -61,6 +62,17 @@ def free_port() -> int:
 def unused_port() -> int:
     """A loopback port nothing listens on right now."""
     return free_port()
+
+
+@pytest.fixture
+def server_settings(tmp_path: Path, model_path: Path) -> Callable[..., Settings]:
+    """Settings for a server of the test's own (its data under `tmp_path`, the model on the CPU),
+    with the limits a test passes in."""
+
+    def settings(**limits: Any) -> Settings:
+        return Settings(data_dir=tmp_path / "server", model=str(model_path), device="cpu", **limits)
+
+    return settings
 
 
 @dataclass

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from smartfocus.server import Settings, create_app
+from smartfocus.server import create_app
 
 
 def corpus(clip: Path) -> list[tuple[str, bytes]]:
@@ -57,11 +57,9 @@ def corpus(clip: Path) -> list[tuple[str, bytes]]:
 
 @pytest.mark.slow
 def test_odd_uploads_get_json_errors_and_leave_nothing(
-    tmp_path: Path, model_path: Path, short_clip: Path, serve_app
+    tmp_path: Path, server_settings, short_clip: Path, serve_app
 ) -> None:
-    settings = Settings(
-        data_dir=tmp_path / "data", model=str(model_path), device="cpu", max_upload_bytes=4 << 20
-    )
+    settings = server_settings(max_upload_bytes=4 << 20)
     inputs = corpus(short_clip)
     assert len(inputs) >= 50
     with serve_app(create_app(settings)) as url, httpx.Client(base_url=url, timeout=60) as client:
@@ -77,10 +75,10 @@ def test_odd_uploads_get_json_errors_and_leave_nothing(
                 error = answer.json()["error"]
                 assert error["code"] and error["message"] and str(tmp_path) not in error["message"], name
                 break  # one file name per refused input is enough
-        folders = {p.name for p in (tmp_path / "data" / "videos").iterdir()}
+        folders = {p.name for p in settings.videos_dir.iterdir()}
         assert folders == kept  # nothing kept of what was refused
         for video_id in kept:
-            names = {p.name for p in (tmp_path / "data" / "videos" / video_id).iterdir()}
+            names = {p.name for p in (settings.videos_dir / video_id).iterdir()}
             assert all(n.startswith(("source", "preview.", ".preview.")) or n == "renders" for n in names), (
                 names
             )  # no client names

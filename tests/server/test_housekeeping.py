@@ -29,18 +29,11 @@ def upload_and_analyse(client: httpx.Client, clip: Path) -> str:
 
 
 def test_an_unused_session_expires_with_its_videos_and_a_used_one_stays(
-    tmp_path: Path,
-    model_path: Path,
+    server_settings: Callable[..., Settings],
     short_clip: Path,
     serve_app: Callable[[FastAPI], AbstractContextManager[str]],
 ) -> None:
-    settings = Settings(
-        data_dir=tmp_path / "server",
-        model=str(model_path),
-        device="cpu",
-        session_ttl_s=4.0,
-        housekeeping_interval_s=0.5,
-    )
+    settings = server_settings(session_ttl_s=4.0, housekeeping_interval_s=0.5)
     with (
         serve_app(create_app(settings)) as url,
         httpx.Client(base_url=url, timeout=60) as idle,
@@ -61,14 +54,11 @@ def test_an_unused_session_expires_with_its_videos_and_a_used_one_stays(
 
 
 def test_a_stalled_upload_is_dropped_with_a_408_and_leaves_nothing(
-    tmp_path: Path,
-    model_path: Path,
+    server_settings: Callable[..., Settings],
     serve_app: Callable[[FastAPI], AbstractContextManager[str]],
 ) -> None:
     """A client that sends half an upload and then nothing gets 408 after the idle timeout."""
-    settings = Settings(
-        data_dir=tmp_path / "server", model=str(model_path), device="cpu", upload_idle_timeout_s=1.0
-    )
+    settings = server_settings(upload_idle_timeout_s=1.0)
     with serve_app(create_app(settings)) as url:
         host, port = url.removeprefix("http://").split(":")
         part = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.mp4"\r\n\r\n' + b"\0" * 1000

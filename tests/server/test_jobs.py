@@ -76,13 +76,12 @@ def test_a_cancelled_queued_job_is_never_started(runner: JobRunner, short_clip: 
 
 
 def test_a_job_past_the_time_limit_fails_naming_the_limit_and_keeps_nothing(
-    tmp_path: Path,
-    model_path: Path,
+    server_settings: Callable[..., Settings],
     dog_clip: Path,
     serve_app: Callable[[FastAPI], AbstractContextManager[str]],
 ) -> None:
     """The dog sample's 289 frames take far longer than 0.5 s to analyse on any machine."""
-    settings = Settings(data_dir=tmp_path / "server", model=str(model_path), device="cpu", max_job_s=0.5)
+    settings = server_settings(max_job_s=0.5)
     with serve_app(create_app(settings)) as url, httpx.Client(base_url=url, timeout=60) as client:
         with dog_clip.open("rb") as file:
             answer = client.post("/upload", files={"file": ("dog.mp4", file, "video/mp4")})
@@ -99,12 +98,11 @@ def test_a_job_past_the_time_limit_fails_naming_the_limit_and_keeps_nothing(
 
 
 def test_previews_come_from_the_seek_friendly_copy_once_its_job_is_done(
-    tmp_path: Path,
-    model_path: Path,
+    server_settings: Callable[..., Settings],
     short_clip: Path,
     serve_app: Callable[[FastAPI], AbstractContextManager[str]],
 ) -> None:
-    settings = Settings(data_dir=tmp_path / "server", model=str(model_path), device="cpu")
+    settings = server_settings()
     app = create_app(settings)
     with serve_app(app) as url, httpx.Client(base_url=url, timeout=60) as client:
         with short_clip.open("rb") as file:
@@ -127,14 +125,11 @@ def test_previews_come_from_the_seek_friendly_copy_once_its_job_is_done(
 
 
 def test_plans_past_the_keyframe_limit_are_refused_and_change_nothing(
-    tmp_path: Path,
-    model_path: Path,
+    server_settings: Callable[..., Settings],
     short_clip: Path,
     serve_app: Callable[[FastAPI], AbstractContextManager[str]],
 ) -> None:
-    settings = Settings(
-        data_dir=tmp_path / "server", model=str(model_path), device="cpu", max_plan_keyframes=2
-    )
+    settings = server_settings(max_plan_keyframes=2)
     with serve_app(create_app(settings)) as url, httpx.Client(base_url=url, timeout=60) as client:
         with short_clip.open("rb") as file:
             answer = client.post("/upload", files={"file": ("clip.mp4", file, "video/mp4")}).json()
