@@ -54,7 +54,8 @@ def test_a_click_is_followed_through_the_following_frames(surf: Path, davis_dir:
     assert track.visible.all() and track.grid == GRID
     scores = {frame: _iou_with_truth(track, davis_dir, frame) for frame in (0, 5, 10, 19)}
     assert min(scores.values()) > 0.7, scores
-    assert reported[-1] == (FRAMES - 1, FRAMES - 1)
+    assert reported[0] == (0, 2 * FRAMES) and reported[-1] == (2 * FRAMES, 2 * FRAMES)  # read, then followed
+    assert sum(done < FRAMES for done, _ in reported) == FRAMES  # one report per frame read
     assert [done for done, _ in reported] == sorted(done for done, _ in reported)
 
 

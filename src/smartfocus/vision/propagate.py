@@ -197,8 +197,23 @@ def track_region(
     progress: Progress | None = None,
 ) -> RegionTrack:
     """The region under `positives` (and not under `negatives`) on `frame`, source pixels, followed
-    through the whole clip on the mask grid (`grid` = (height, width))."""
-    frames = [image for _, image in reader.small_frames((grid[1], grid[0]), cv2.INTER_AREA)]
+    through the whole clip on the mask grid (`grid` = (height, width)).
+
+    `progress` hears (done, total) over both passes, reading the clip's frames and following the
+    region, so a long clip's reading shows and can be stopped (the callback may raise) too."""
+    count = max(1, reader.info.frame_count)
+
+    def read() -> Iterator[np.ndarray]:
+        for index, image in reader.small_frames((grid[1], grid[0]), cv2.INTER_AREA):
+            if progress is not None:
+                progress(min(index, count - 1), 2 * count)
+            yield image
+
+    def followed(done: int, steps: int) -> None:
+        assert progress is not None
+        progress(count + done * count // max(1, steps), 2 * count)
+
+    frames = list(read())
     full = reader.read(frame) if getattr(segmenter, "wants_full_frame", False) else None
     mask = segment_on_grid(
         frames[frame], (reader.info.width, reader.info.height), positives, negatives, segmenter, full
@@ -206,7 +221,9 @@ def track_region(
     if not mask.any():
         where = ", ".join(f"({x:g}, {y:g})" for x, y in positives)
         raise SelectionError(f"nothing to focus on at {where} on frame {frame}: no region stands out there")
-    masks, visible, confidence = RegionPropagator(propagation).propagate(frames, frame, mask, progress)
+    masks, visible, confidence = RegionPropagator(propagation).propagate(
+        frames, frame, mask, None if progress is None else followed
+    )
     return RegionTrack.from_masks(masks, visible, confidence)
 
 
