@@ -132,6 +132,7 @@ def test_strips_say_where_each_subject_is_found(swing: Path, model_path: Path) -
             }
             assert expected[state]
     assert max(last for _, last, _ in strips[0].runs) == 49  # the clear at 50 ends it
+    assert [s.keyframes for s in strips] == [(0,), (1,)]  # the girl's click, the ground's (not the clear)
 
 
 def test_frames_are_read_while_a_long_pass_holds_the_session(swing: Path, model_path: Path) -> None:
@@ -168,7 +169,8 @@ def test_timeline_steps_report_each_keyframe_and_stop_when_closed(
     with open_video(swing, model=model_path, region_cache_dir=tmp_path / "closed") as session:
         session.analyse()
         steps = session.timeline_steps(plan)
-        assert next(steps) == (0, 2)
+        frames = session.frame_count
+        assert next(steps) == (0, 2 * frames)  # in frames followed: the clip's, per keyframe
         steps.close()  # the thread stops before its next subject; nothing is kept
         assert not session.has_timeline(plan)
     with open_video(swing, model=model_path, region_cache_dir=tmp_path / "full") as session:
@@ -179,7 +181,9 @@ def test_timeline_steps_report_each_keyframe_and_stop_when_closed(
                 reports.append(next(steps))
         except StopIteration as end:
             timeline = end.value
-        assert reports[-1] == (2, 2) and [done for done, _ in reports] == sorted(done for done, _ in reports)
+        assert reports[-1] == (2 * frames, 2 * frames)
+        assert [done for done, _ in reports] == sorted(done for done, _ in reports)
+        assert len({done for done, _ in reports}) > frames // 2  # frame by frame, not per keyframe
         assert session.has_timeline(plan) and session.timeline(plan) is timeline
         np.testing.assert_array_equal(timeline.state(40).matte, session.state(plan, 40).matte)
         with pytest.raises(SelectionError, match="past the video's last frame"):

@@ -166,6 +166,7 @@ class SubjectStrip:
     subject: int  # its column in the plan's timeline, 0 first
     label: str  # "person #3", "region"
     runs: tuple[tuple[int, int, str], ...]  # (first frame, last frame, "detected"|"carried"|"lost")
+    keyframes: tuple[int, ...]  # the plan's keyframes (by index) that pick or correct it
 
 
 def apply_click(plan: FocusPlan, frame: int, x: float, y: float, mode: SelectMode) -> FocusPlan:
@@ -358,24 +359,26 @@ class FocusSession:
     def timeline_steps(
         self, plan: FocusPlan, *, transition_seconds: float = DEFAULT_TRANSITION_S, any_object: bool = False
     ) -> Steps[FocusTimeline]:
-        """`timeline` as steps (analysing first if needed): (subjects followed, keyframes) as each
-        keyframe's subjects are followed through the clip (seconds each, cached on disk after);
-        closing the steps stops before the next subject.
+        """`timeline` as steps (analysing first if needed): (done, total) in frames of following,
+        `frame_count` per keyframe, as each keyframe's subject is followed through the clip (seconds
+        each, cached on disk after); closing the steps stops it between two frames.
 
         The timeline is built on a thread of its own because its subjects are followed from inside
         its constructor, where no step can be yielded; this generator relays the thread's reports.
+        A region takes three passes over the clip (read, followed, then followed with the detections
+        that may take it over; `region`'s progress says which subject is one), a detected subject one.
         """
         yield from self.analysis_steps()
-        total = max(1, len(plan.keyframes))
-        reports: queue.Queue[bool] = queue.Queue()  # True: one more subject followed; False: finished
+        per_keyframe = max(1, self.frame_count)
+        total = max(1, len(plan.keyframes)) * per_keyframe
+        reports: queue.Queue[str] = queue.Queue()  # "frame", "region", "subject" (one more), "end"
         stop = threading.Event()
         outcome: dict[str, object] = {}
 
         def each_subject(finished: bool) -> None:
             if stop.is_set():
                 raise _Stopped
-            if finished:
-                reports.put(True)
+            reports.put("subject" if finished else "frame")
 
         def resolve() -> None:
             try:
@@ -383,21 +386,30 @@ class FocusSession:
                     plan,
                     transition_seconds=transition_seconds,
                     any_object=any_object,
+                    progress=lambda done, count: reports.put("region"),
                     _each_subject=each_subject,
                 )
             except BaseException as error:  # re-raised below, in the caller's thread
                 outcome["error"] = error
             finally:
-                reports.put(False)
+                reports.put("end")
 
         thread = threading.Thread(target=resolve, name="smartfocus-timeline", daemon=True)
         thread.start()
-        followed = 0
+        followed, frames, passes, done = 0, 0, 1, 0
         try:
             yield 0, total
-            while reports.get():
-                followed += 1
-                yield min(followed, total - 1), total
+            while (report := reports.get()) != "end":
+                if report == "subject":
+                    followed, frames, passes = followed + 1, 0, 1
+                elif report == "region":
+                    passes = 3
+                    continue
+                else:
+                    frames += 1
+                within = min(per_keyframe - 1, frames // passes)
+                done = max(done, min(followed * per_keyframe + within, total - 1))  # never backwards
+                yield done, total
         finally:
             stop.set()
             thread.join()
@@ -441,7 +453,10 @@ class FocusSession:
                 for a, b in zip(starts, stops, strict=True)
                 if states[a] >= 0
             )
-            strips.append(SubjectStrip(column, subject_label(timeline.analysis, subject), runs))
+            keyframes = tuple(
+                index for index, columns in enumerate(timeline.keyframe_subjects) if column in columns
+            )
+            strips.append(SubjectStrip(column, subject_label(timeline.analysis, subject), runs, keyframes))
         return strips
 
     def objects(self, frame: int) -> list[FrameObject]:

@@ -89,6 +89,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, model_path: Path) -> I
         model=str(model_path),
         device="cpu",
         max_upload_bytes=UPLOAD_LIMIT,
+        select_wait_s=0.01,  # a background click answers with its job unless it was resolved before
     )
     with serving(create_app(settings)) as url:
         yield LiveServer(url, settings)

@@ -178,7 +178,7 @@ def test_a_new_plan_is_prepared_by_a_job_and_applied_when_it_is_done(
     assert job["kind"] == "plan" and job["state"] in ("queued", "running")
     updates = follow(live_server, client, job["id"])
     assert updates[-1]["state"] == "done", updates[-1]
-    assert updates[-1]["done"] == updates[-1]["total"] == 2  # one step per keyframe
+    assert updates[-1]["done"] == updates[-1]["total"] == 2 * CLIP_FRAMES  # frames followed
     plan = client.get("/plan", params={"video_id": video_id}).json()
     assert [(k["frame"], k["action"]) for k in plan["keyframes"]] == [(3, "focus"), (30, "add")]
     assert plan["blur"] == 0.8 and plan["version"] > before["version"]
@@ -205,6 +205,52 @@ def test_select_on_an_undetected_thing_focuses_the_region_there(client: httpx.Cl
     preview = client.get("/frame", params={"video_id": video_id, "index": 10, "focused": 1})
     assert preview.status_code == 200 and preview.headers["content-type"] == "image/jpeg"
     client.post("/reset", json={"video_id": video_id})
+
+
+def test_a_background_click_is_a_job_with_progress_that_applies_its_pick(
+    live_server: Any, client: httpx.Client, analysed: dict
+) -> None:
+    """The page's clicks (`background`): one whose region takes seconds to follow answers 202 with
+    a select job; its progress rises frame by frame, and when done it carries what a plain click
+    answers and the plan has the click. The same click on that plan again is answered at once."""
+    video_id = analysed["video_id"]
+    client.post("/reset", json={"video_id": video_id})
+    before = client.get("/plan", params={"video_id": video_id}).json()
+    click = {"video_id": video_id, "frame": 5, "x": 1100.0, "y": 160.0, "background": True}  # the wall
+    answer = client.post("/select", json=click)
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["kind"] == "select"
+    updates = follow(live_server, client, answer.json()["id"])
+    final = updates[-1]
+    assert final["state"] == "done", final
+    assert final["total"] == CLIP_FRAMES and len({u["done"] for u in updates}) > 2  # frame by frame
+    assert final["selection"]["track_id"] is None and final["selection"]["frame"] == 5
+    assert final["selection"]["mask"].startswith("data:image/png")
+    plan = client.get("/plan", params={"video_id": video_id}).json()
+    assert [(k["frame"], k["action"]) for k in plan["keyframes"]] == [(5, "focus")]
+    assert plan["version"] > before["version"]
+    client.post("/reset", json={"video_id": video_id})
+    again = client.post("/select", json=click)  # resolved before, on the plan it applies to
+    assert again.status_code == 200, again.text
+    assert again.json()["subject"]["label"] == final["selection"]["label"]
+    client.post("/reset", json={"video_id": video_id})
+
+
+def test_a_cancelled_click_leaves_the_plan_as_it_was(
+    live_server: Any, client: httpx.Client, analysed: dict
+) -> None:
+    video_id = analysed["video_id"]
+    client.post("/reset", json={"video_id": video_id})
+    before = client.get("/plan", params={"video_id": video_id}).json()
+    click = {"video_id": video_id, "frame": 20, "x": 80.0, "y": 90.0, "background": True}  # top left
+    answer = client.post("/select", json=click)
+    assert answer.status_code == 202, answer.text
+    client.post(f"/jobs/{answer.json()['id']}/cancel").raise_for_status()
+    final = follow(live_server, client, answer.json()["id"], timeout=30)[-1]
+    assert final["state"] == "cancelled" and final["selection"] is None, final
+    assert client.get("/plan", params={"video_id": video_id}).json() == before
+    outside = client.post("/select", json={**click, "x": 5000.0})  # refused at once, no job
+    assert outside.status_code == 422 and outside.json()["error"]["code"] == "invalid_selection"
 
 
 def test_plan_edits_keyframes_and_reset(client: httpx.Client, analysed: dict) -> None:

@@ -17,6 +17,7 @@ from smartfocus.focus.plan import FocusPlan, Keyframe
 from smartfocus.server import Settings, create_app
 from smartfocus.server.edits import PlanEdits
 from smartfocus.server.jobs import JobRunner
+from smartfocus.server.previews import Previews
 from smartfocus.server.store import JobRecord, Store, new_id
 from smartfocus.vision.model import SharedModel
 
@@ -25,7 +26,8 @@ from smartfocus.vision.model import SharedModel
 def runner(tmp_path: Path, model_path: Path) -> JobRunner:
     """A runner over a real store whose workers are not started: the test picks jobs itself."""
     settings = Settings(data_dir=tmp_path, model=str(model_path), device="cpu")
-    return JobRunner(Store(settings.database), settings, SharedModel(settings.model, "cpu"), PlanEdits())
+    model = SharedModel(settings.model, "cpu")
+    return JobRunner(Store(settings.database), settings, model, PlanEdits(), Previews(settings, model))
 
 
 def queue_jobs(runner: JobRunner, source: Path, sessions: str) -> dict[str, str]:

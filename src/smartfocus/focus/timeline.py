@@ -210,7 +210,7 @@ class FocusTimeline:
                 mask = provider(frame, points, exclude).mask(frame)
                 return np.zeros(analysis.grid, bool) if mask is None else mask
 
-        self.subjects, self.active = _resolve(
+        self.subjects, self.active, self.keyframe_subjects = _resolve(
             analysis,
             plan,
             link_settings or LinkSettings(),
@@ -331,8 +331,9 @@ def _resolve(
     click_region: ClickRegionProvider | None,
     any_object: bool,
     follow: SubjectFollower | None,
-) -> tuple[list[Subject], np.ndarray]:
-    """The subjects the plan's clicks pick, and which are in focus at each frame: (frames, subjects).
+) -> tuple[list[Subject], np.ndarray, tuple[tuple[int, ...], ...]]:
+    """The subjects the plan's clicks pick, which are in focus at each frame (frames, subjects), and
+    the subjects each keyframe picks or corrects (a page names a keyframe by them).
 
     A click picks the detected object under it; the clicks of one keyframe that land on none form one
     region (segmented together, so extra clicks grow it and the keyframe's exclude points cut it).
@@ -344,6 +345,7 @@ def _resolve(
     current: set[int] = set()
 
     made_on: list[int] = []  # the keyframe frame each subject was first clicked on
+    picked: list[tuple[int, ...]] = []  # per keyframe
 
     def index_of(key: object, make: Callable[[], Subject], frame: int) -> int:
         if key not in keys:
@@ -373,6 +375,7 @@ def _resolve(
                 ),
                 lambda points, exclude, f=keyframe.frame: regions(f, points, exclude),
             )
+            picked.append((column,))
             continue
         instances = _without_excluded(analysis, keyframe)
         # what the exclude points ruled out is never made a part either
@@ -432,11 +435,12 @@ def _resolve(
             )
         current = {"focus": chosen, "add": current | chosen, "clear": set()}[keyframe.action]
         sets.append((keyframe.frame, set(current)))
+        picked.append(tuple(sorted(chosen)))
     active = np.zeros((analysis.frame_count, len(subjects)), bool)
     for frame, members in sets:
         active[frame:] = False
         active[frame:, sorted(members)] = True
-    return subjects, active
+    return subjects, active, tuple(picked)
 
 
 def _corrected_column(

@@ -81,8 +81,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     store = Store(settings.database)
     model = SharedModel(settings.model, settings.device)  # one detector for jobs, previews and /live
     edits = PlanEdits()  # the request handlers' and the plan jobs' edits, one at a time per video
+    previews = Previews(settings, model)
     state = Services(
-        settings, store, model, JobRunner(store, settings, model, edits), Previews(settings, model), edits
+        settings, store, model, JobRunner(store, settings, model, edits, previews), previews, edits
     )
     live = LiveService(  # webcam over WebRTC: /live
         model, connect_timeout_s=settings.live_connect_timeout_s, max_sessions=settings.max_live_sessions

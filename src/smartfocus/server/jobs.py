@@ -27,7 +27,7 @@ from smartfocus.focus.plan import FocusPlan
 from smartfocus.progress import Steps
 from smartfocus.server.edits import PlanEdits
 from smartfocus.server.errors import public_message, storage_fault
-from smartfocus.server.previews import open_session
+from smartfocus.server.previews import Previews, mask_url, open_session
 from smartfocus.server.settings import Settings
 from smartfocus.server.store import JobRecord, Store
 from smartfocus.session import FocusSession
@@ -72,8 +72,11 @@ class _TimeLimit(Exception):
 class JobRunner:
     """Runs queued jobs on `Settings.job_workers` threads; `submit` and `cancel` are safe from any thread."""
 
-    def __init__(self, store: Store, settings: Settings, model: SharedModel, edits: PlanEdits) -> None:
+    def __init__(
+        self, store: Store, settings: Settings, model: SharedModel, edits: PlanEdits, previews: Previews
+    ) -> None:
         self.store, self.settings, self.model, self.edits = store, settings, model, edits
+        self.previews = previews  # a click's job works in the page's session, where its answer is read
         self._queued: list[JobRecord] = []  # in submission order
         self._running: Counter[str] = Counter()  # jobs running, by session
         self._served: dict[str, int] = {}  # by session: when (in jobs started) it last had one started
@@ -86,6 +89,9 @@ class JobRunner:
     def start(self) -> None:
         """Start the workers, first re-queueing what a previous process left unfinished."""
         for job in self.store.interrupted_jobs():
+            if job.kind == "select":  # a click is the page's moment: it is not replayed later
+                self.store.update_job(job.id, state="cancelled", note="interrupted by a server restart")
+                continue
             note = "resumed after a server restart" if job.state == "running" else job.note
             if job.output is not None:  # a killed process leaves temp files (and matte PNGs) behind
                 for partial in job.output.parent.glob(f".{job.id}.*"):
@@ -116,6 +122,25 @@ class JobRunner:
         with self._changed:
             self._queued.append(job)
             self._changed.notify()
+
+    def run_now(self, job: JobRecord) -> threading.Thread:
+        """Run a select job at once on a thread of its own, not in the queue: a click is interactive
+        and must not wait behind other sessions' renders. Its video's edits are one at a time (the
+        edit lock, the page's queue), which bounds these threads. Join the thread to wait for it."""
+        thread = threading.Thread(
+            target=self._run_now, args=(job,), name=f"smartfocus-click-{job.id}", daemon=True
+        )
+        thread.start()
+        return thread
+
+    def _run_now(self, job: JobRecord) -> None:
+        try:
+            self._run(job)
+        except Exception:  # the store itself failed (say, a full disk)
+            log.exception("job %s could not be run", job.id)
+        finally:
+            with self._changed:
+                self._cancelled.discard(job.id)
 
     def cancel(self, job: JobRecord) -> None:
         """Stop a job: a queued one never starts, a running one stops at its next frame."""
@@ -170,12 +195,14 @@ class JobRunner:
     def _run(self, job: JobRecord) -> None:
         self.store.update_job(job.id, state="running", done=0, started=time.time())
         try:
-            with open_session(self.settings, self.model, self.store.video_source(job.video_id)) as session:
+            with self._session(job) as session:
                 self._iterate(job, self._steps(job, session))
                 if job.kind == "analyse":  # also when it came from the cache
                     frames = session.frame_count
                     self.store.update_job(job.id, done=frames, total=frames)
-                if job.kind == "plan":
+                if job.kind == "select":
+                    self._pick(job, session)
+                if job.kind in ("plan", "select"):
                     self._apply_plan(job)
         except JobCancelled:
             self.store.update_job(job.id, state="cancelled", note="cancelled; no output was kept")
@@ -208,12 +235,29 @@ class JobRunner:
         else:
             self.store.update_job(job.id, state="done")
 
+    def _session(self, job: JobRecord) -> contextlib.AbstractContextManager[FocusSession]:
+        """A select job's: the page's open session (kept open after); any other job's: its own."""
+        if job.kind != "select":
+            return open_session(self.settings, self.model, self.store.video_source(job.video_id))
+        video = self.store.video(job.video_id, job.session)
+        if video is None:
+            raise SmartfocusError("the video was deleted")
+        return contextlib.nullcontext(self.previews.session(video))
+
+    def _pick(self, job: JobRecord, session: FocusSession) -> None:
+        """A select job's answer, now that its plan is resolved: what the click picked, as POST
+        /select says it (the plan is applied after, as a plan job's)."""
+        assert job.click is not None and job.base_plan is not None
+        picked = session.select(job.base_plan, **job.click)
+        result = {"label": picked.label, "track_id": picked.track_id, "frame": picked.frame}
+        self.store.update_job(job.id, result={**result, "mask": mask_url(picked.matte)})
+
     def _steps(self, job: JobRecord, session: FocusSession) -> Steps[object]:
         if job.kind == "analyse":
             return session.analysis_steps()
         if job.kind == "preview":
             return session.preview_copy_steps(self.settings.preview_copy(job.video_id))
-        if job.kind == "plan":
+        if job.kind in ("plan", "select"):
             assert job.plan is not None
             return session.timeline_steps(job.plan)
         assert job.output is not None and job.plan is not None

@@ -64,8 +64,12 @@ class Strip(BaseModel):
     """One subject of the plan over the clip: where it is found, estimated, or not found."""
 
     subject: int = Field(description="0 for the plan's first subject")
-    label: str
+    label: str = Field(
+        description='the class and track id ("dog #2") when the detector is confident, '
+        'else "object" or "region"'
+    )
     runs: list[StripRun] = Field(description="over the frames it is in focus, in order")
+    keyframes: list[int] = Field(description="the plan's keyframes (by index) that pick or correct it")
 
 
 class PlanUpdate(BaseModel):
@@ -94,6 +98,12 @@ class SelectRequest(BaseModel):
         description="focus on this subject only from this frame, add it to those in focus, or "
         "exclude: this point is not the subject of this frame's click (the region is cut back, a "
         "detected object here is skipped)",
+    )
+    background: bool = Field(
+        False,
+        description="a click whose subject takes longer than the server's select_wait_s to follow "
+        "through the clip answers 202 with the job doing it (progress, cancel); its `selection` and "
+        "the new plan come with it when done. Without it the request waits for the answer.",
     )
 
 
@@ -135,7 +145,7 @@ JobStateName = Literal["queued", "running", "done", "failed", "cancelled"]
 class Job(BaseModel):
     id: str
     video_id: str
-    kind: Literal["analyse", "preview", "render", "plan"]
+    kind: Literal["analyse", "preview", "render", "plan", "select"]
     state: JobStateName
     done: int
     total: int
@@ -148,6 +158,9 @@ class Job(BaseModel):
     )
     eta_s: float | None = Field(
         None, description="seconds left while it runs, from its pace so far (null until it is known)"
+    )
+    selection: Subject | None = Field(
+        None, description="a finished select job's pick (what POST /select answers at once)"
     )
 
     @classmethod
@@ -169,6 +182,7 @@ class Job(BaseModel):
             if job.kind == "render" and job.state == "done" and job.mattes
             else None,
             eta_s=_eta(job),
+            selection=Subject(**job.result) if job.kind == "select" and job.result else None,
         )
 
 

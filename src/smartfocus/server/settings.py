@@ -30,6 +30,8 @@ class Settings:
     job_workers: analyses and renders run at once; a free worker serves the session with the fewest
         jobs running first, so one session cannot starve the others.
     max_job_s: a job running longer than this is stopped and fails, keeping no output.
+    select_wait_s: how long a click sent with `background` (the page's) waits for its work before
+        it answers with the job doing it (202: progress and cancel); most clicks answer within it.
     session_ttl_s: a browser session unused this long is forgotten with its videos, renders and
         jobs (checked every `housekeeping_interval_s`); its cookie lasts as long.
     max_live_sessions, live_connect_timeout_s: webcam streams (/live) at once, and how long a peer
@@ -55,6 +57,7 @@ class Settings:
     max_plan_keyframes: int = 100
     job_workers: int = 2
     max_job_s: float = 4 * 3600.0
+    select_wait_s: float = 1.0
     session_ttl_s: float = 30 * 24 * 3600.0
     housekeeping_interval_s: float = 600.0
     max_live_sessions: int = 8
@@ -70,6 +73,7 @@ class Settings:
         for name in (
             "upload_idle_timeout_s",
             "max_job_s",
+            "select_wait_s",
             "session_ttl_s",
             "housekeeping_interval_s",
             "live_connect_timeout_s",

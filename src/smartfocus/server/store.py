@@ -19,7 +19,8 @@ from typing import Any, Literal
 
 from smartfocus.focus.plan import FocusPlan
 
-JobKind = Literal["analyse", "preview", "render", "plan"]  # preview: the seek-friendly copy (media.proxy)
+JobKind = Literal["analyse", "preview", "render", "plan", "select"]  # preview: the seek-friendly copy
+# (media.proxy); select: a click whose subject is followed through the clip first
 # plan: a PUT /plan whose subjects take long to follow, applied when they are
 JobState = Literal["queued", "running", "done", "failed", "cancelled"]
 FINISHED: frozenset[str] = frozenset({"done", "failed", "cancelled"})
@@ -44,6 +45,8 @@ _ADDED_COLUMNS = (
     ("sessions", "seen", "REAL"),
     ("jobs", "base_plan", "TEXT"),
     ("jobs", "mattes", "INTEGER NOT NULL DEFAULT 0"),
+    ("jobs", "click", "TEXT"),
+    ("jobs", "result", "TEXT"),
 )
 
 
@@ -87,6 +90,8 @@ class JobRecord:
     started: float | None  # when it last started running
     base_plan: FocusPlan | None  # a plan job's: the plan it replaces (it is applied only onto that one)
     mattes: bool  # a render's: it also exports its mattes (`mattes_zip`)
+    click: dict[str, Any] | None  # a select job's click: frame, x, y, mode
+    result: dict[str, Any] | None  # a finished select job's pick: label, track_id, frame, mask
 
     @property
     def mattes_zip(self) -> Path | None:
@@ -224,13 +229,14 @@ class Store:
         output_dir: Path | None = None,
         base_plan: FocusPlan | None = None,
         mattes: bool = False,
+        click: dict[str, Any] | None = None,
     ) -> JobRecord:
         """A queued job; a render's file will be `output_dir/<job id>.mp4`."""
         job_id, now = new_id(), time.time()
         output = output_dir / f"{job_id}.mp4" if output_dir else None
         self._run(
-            "INSERT INTO jobs (id, video_id, session, kind, state, plan, blur, output, created, updated, base_plan, mattes)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO jobs (id, video_id, session, kind, state, plan, blur, output, created, updated, base_plan,"
+            " mattes, click) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 job_id,
                 video.id,
@@ -244,6 +250,7 @@ class Store:
                 now,
                 base_plan.to_json() if base_plan else None,
                 int(mattes),
+                json.dumps(click) if click is not None else None,
             ),
         )
         return self.job(job_id)  # type: ignore[return-value]
@@ -263,9 +270,11 @@ class Store:
         return _job(rows[0]) if rows else None
 
     def update_job(self, job_id: str, **fields: Any) -> None:
-        allowed = {"state", "done", "total", "error", "note", "started"}
+        allowed = {"state", "done", "total", "error", "note", "started", "result"}
         if not fields.keys() <= allowed:
             raise ValueError(f"cannot update {sorted(fields.keys() - allowed)}")
+        if "result" in fields:
+            fields["result"] = json.dumps(fields["result"])
         assignments = ", ".join(f"{name} = ?" for name in fields)
         self._run(
             f"UPDATE jobs SET {assignments}, updated = ? WHERE id = ?",
@@ -310,4 +319,6 @@ def _job(row: sqlite3.Row) -> JobRecord:
         started=row["started"],
         base_plan=FocusPlan.from_json(row["base_plan"]) if row["base_plan"] else None,
         mattes=bool(row["mattes"]),
+        click=json.loads(row["click"]) if row["click"] else None,
+        result=json.loads(row["result"]) if row["result"] else None,
     )

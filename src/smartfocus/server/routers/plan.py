@@ -32,6 +32,7 @@ def get_strips(video_id: str, services: ServicesDep, session: SessionDep) -> lis
             subject=strip.subject,
             label=strip.label,
             runs=[StripRun(first=a, last=b, state=state) for a, b, state in strip.runs],
+            keyframes=list(strip.keyframes),
         )
         for strip in services.previews.session(video).strips(video.plan)
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from smartfocus.focus.plan import FocusPlan
@@ -179,14 +180,20 @@ def get_subjects(
     ]
 
 
-@router.post("/select", response_model=SelectResponse)
-def select(body: SelectRequest, services: ServicesDep, session: SessionDep) -> SelectResponse:
+@router.post(
+    "/select",
+    response_model=SelectResponse,
+    responses={202: {"model": Job, "description": "the click's subject is being followed by this job"}},
+)
+def select(body: SelectRequest, services: ServicesDep, session: SessionDep) -> SelectResponse | JSONResponse:
     """Click a subject at (x, y) of `frame`: focus on it from there on (or add it, or exclude the
     point from this frame's click) and get the mask of what is in focus there.
 
     A click on no detected object focuses on the region under it, segmented and followed through the
     clip (a few seconds the first time, then cached); a click where no region stands out either leaves
-    the plan as it was and answers 422 `invalid_selection`.
+    the plan as it was and answers 422 `invalid_selection`. With `background`, a click whose work
+    outlasts `select_wait_s` answers 202 with the select job doing it (its progress, a cancel that
+    leaves the plan as it was; when done, the job has the `selection` and the plan is applied).
     """
     video = owned_video(services.store, body.video_id, session)
     analysed(services.store, video)
@@ -194,15 +201,29 @@ def select(body: SelectRequest, services: ServicesDep, session: SessionDep) -> S
         video = owned_video(services.store, video.id, session)
         clicked = apply_click(video.plan, body.frame, body.x, body.y, body.mode)  # cheap: no resolving
         within_plan_limit(services.settings, len(clicked.keyframes))
-        picked = services.previews.select(video, body.frame, body.x, body.y, body.mode)
-        services.store.set_plan(video.id, picked.plan, video.blur)
-        updated = owned_video(services.store, video.id, session)
-    return SelectResponse(
-        subject=Subject(
-            label=picked.label, track_id=picked.track_id, frame=picked.frame, mask=mask_url(picked.matte)
-        ),
-        plan=Plan.of(updated),
-    )
+        if not body.background or services.previews.session(video).has_timeline(clicked):
+            picked = services.previews.select(video, body.frame, body.x, body.y, body.mode)
+            services.store.set_plan(video.id, picked.plan, video.blur)
+            return SelectResponse(
+                subject=Subject(
+                    label=picked.label,
+                    track_id=picked.track_id,
+                    frame=picked.frame,
+                    mask=mask_url(picked.matte),
+                ),
+                plan=Plan.of(owned_video(services.store, video.id, session)),
+            )
+        # what can be refused at once (a frame past the end, a point outside) is, before any job
+        clicked.check_fits(video.info["frame_count"], (video.info["width"], video.info["height"]))
+        click = {"frame": body.frame, "x": body.x, "y": body.y, "mode": body.mode}
+        job = services.store.add_job(video, "select", plan=clicked, base_plan=video.plan, click=click)
+    services.jobs.run_now(job).join(services.settings.select_wait_s)  # outside the lock it applies under
+    job = services.store.job(job.id) or job
+    if job.state == "done" and job.result is not None:
+        return SelectResponse(
+            subject=Subject(**job.result), plan=Plan.of(owned_video(services.store, video.id, session))
+        )
+    return JSONResponse(Job.of(job).model_dump(), status_code=202)
 
 
 @router.post("/reset", response_model=Plan)
