@@ -6,6 +6,7 @@ keyframes, and after rendering.
 
 from __future__ import annotations
 
+import re
 import time
 import zipfile
 from pathlib import Path
@@ -21,7 +22,9 @@ playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[2] / "out" / "screenshots"
 WOMAN, DOG_30 = (360, 380), (620, 500)  # source pixels on frames 0 and 30
+WOMAN_10 = (300.0, 300.0)  # on frame 10
 EXCLUDED = (1200.0, 80.0)  # background on frame 0: not the woman
+WALL = (1150.0, 120.0)  # no detection: a click there follows the region (seconds)
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +74,17 @@ def box_pixels(page: Any, box: tuple[float, float, float, float]) -> list[int]:
     )
 
 
+def tint_at(page: Any, point: tuple[float, float]) -> dict[str, float]:
+    """The mask view's tint: its alpha at source pixel `point`, and the share of the frame tinted."""
+    return page.evaluate(
+        """([x, y]) => { const c = document.getElementById('overlay');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+        return { at: d[(Math.round(y) * c.width + Math.round(x)) * 4 + 3], area: n / (c.width * c.height) }; }""",
+        list(point),
+    )
+
+
 def sharpness(pixels: list[int]) -> float:
     """Mean absolute difference between horizontal neighbours: high where the picture is sharp."""
     width, values = int(pixels[0]), pixels[1:]
@@ -115,12 +129,11 @@ def test_upload_focus_keyframe_render_download(
     ((x, y),) = plan["keyframes"][0]["points"]
     assert abs(x - WOMAN[0]) <= 2 and abs(y - WOMAN[1]) <= 2  # the click landed on the source pixel
 
-    # arrows step frames; then add the dog as a second keyframe at frame 30
+    # arrows step frames; then rack focus to the dog at frame 30
     page.locator("#view").focus()
     for _ in range(30):
         page.keyboard.press("ArrowRight")
     page.wait_for_function("document.getElementById('view').dataset.frame === '30'")
-    page.click("#mode-add")
     click_source(page, *DOG_30)
     page.wait_for_function("document.querySelectorAll('#timeline .marker').length === 2")
     page.wait_for_function(
@@ -128,12 +141,23 @@ def test_upload_focus_keyframe_render_download(
     )
     page.screenshot(path=SHOTS / "03_two_keyframes.png")
     plan = page.request.get(f"{live_server.url}/plan?video_id={video_id}").json()
-    assert [(k["frame"], k["action"]) for k in plan["keyframes"]] == [(0, "focus"), (30, "add")]
+    assert [(k["frame"], k["action"]) for k in plan["keyframes"]] == [(0, "focus"), (30, "focus")]
 
-    # the track strip: one row per subject, coloured where it is found / estimated / lost
+    # the track strip: one row per subject, coloured where it is found / estimated / lost; subjects
+    # are named by number (their row, their thumbnail), with the class only where it is confident
     page.wait_for_function("document.querySelectorAll('#strips .strip').length === 2")
     states = page.evaluate("[...document.querySelectorAll('#strips .seg')].map(s => s.classList[1])")
     assert states and set(states) <= {"detected", "carried", "lost"} and "detected" in states
+    page.wait_for_function(
+        "[...document.querySelectorAll('#keyframe-list [data-keyframe]')].every(e => e.textContent.includes('subject'))"
+    )
+    names = page.evaluate(
+        "[...document.querySelectorAll('#keyframe-list [data-keyframe]')].map(e => e.textContent)"
+    )
+    assert re.fullmatch(r"Focus · subject 1( \(person\))?", names[0]), names
+    assert re.fullmatch(r"Focus · subject 2( \(dog\))?", names[1]), names
+    rows = page.evaluate("[...document.querySelectorAll('#strips .strip')].map(r => r.title)")
+    assert [row.split(" (")[0] for row in rows] == ["subject 1", "subject 2"], rows
     page.screenshot(path=SHOTS / "03b_track_strip.png")
 
     # a correction on a frame between the keyframes: "Fix: include" on the dog makes it part of the
@@ -150,25 +174,61 @@ def test_upload_focus_keyframe_render_download(
     page.click("#mode-refine")
     with page.expect_response(lambda r: r.url.endswith("/select")) as answer:
         click_source(page, (x0 + x1) / 2, (y0 + y1) / 2)
-    assert answer.value.ok, answer.value.text()
+    assert answer.value.ok, answer.value.text()  # 200, or 202 with the job following it
     page.wait_for_function("document.querySelectorAll('#timeline .marker').length === 3")
-    page.wait_for_function(
-        f"document.getElementById('view').dataset.url.endsWith('&v={answer.value.json()['plan']['version']}')"
-    )
+    version = page.request.get(f"{live_server.url}/plan?video_id={video_id}").json()["version"]
+    page.wait_for_function(f"document.getElementById('view').dataset.url.endsWith('&v={version}')")
     corrected = box_pixels(page, (x0, y0, x1, y1))
     page.screenshot(path=SHOTS / "03c_corrected.png")
     plan = page.request.get(f"{live_server.url}/plan?video_id={video_id}").json()
     assert [(k["frame"], k["action"]) for k in plan["keyframes"]] == [
         (0, "focus"),
         (15, "refine"),
-        (30, "add"),
+        (30, "focus"),
     ]
     assert sharpness(corrected) > 1.3 * sharpness(blurred)  # the dog is sharp now
     page.keyboard.press("Control+z")
     page.wait_for_function("document.querySelectorAll('#timeline .marker').length === 2")
     plan = page.request.get(f"{live_server.url}/plan?video_id={video_id}").json()
-    assert [(k["frame"], k["action"]) for k in plan["keyframes"]] == [(0, "focus"), (30, "add")]
+    assert [(k["frame"], k["action"]) for k in plan["keyframes"]] == [(0, "focus"), (30, "focus")]
+
+    # "Fix: exclude" on a later frame cuts what is under the click out of the subject there: the mask
+    # view's tint leaves that spot and shrinks; Ctrl+Z brings it back
+    page.locator("#view").focus()
+    for _ in range(5):
+        page.keyboard.press("ArrowLeft")
+    page.wait_for_function("document.getElementById('view').dataset.frame === '10'")
+    page.check("#show-mask")
+    page.wait_for_function("document.getElementById('overlay').dataset.matteFrame === '10'")
+    whole = tint_at(page, WOMAN_10)
+    assert whole["at"] > 0 and whole["area"] > 0.01, whole  # the woman, clicked where she is
+    page.click("#mode-exclude")
+    click_source(page, *WOMAN_10)
+    page.wait_for_function("document.querySelectorAll('#timeline .marker').length === 3")
+    version = page.request.get(f"{live_server.url}/plan?video_id={video_id}").json()["version"]
+    page.wait_for_function(f"document.getElementById('overlay').dataset.matteVersion === '{version}'")
+    cut = tint_at(page, WOMAN_10)
+    page.screenshot(path=SHOTS / "03c2_excluded_mask.png")
+    assert cut["at"] == 0 and cut["area"] < 0.9 * whole["area"], (whole, cut)
+    page.keyboard.press("Control+z")
+    page.wait_for_function("document.querySelectorAll('#timeline .marker').length === 2")
+    version = page.request.get(f"{live_server.url}/plan?video_id={video_id}").json()["version"]
+    page.wait_for_function(f"document.getElementById('overlay').dataset.matteVersion === '{version}'")
+    assert tint_at(page, WOMAN_10)["at"] > 0  # undone: she is whole again
+    page.uncheck("#show-mask")
     page.click("#mode-focus")
+
+    # a click on something the detector does not know is followed through the clip (seconds): its
+    # progress shows over the picture, and Cancel leaves the focus as it was
+    before = page.request.get(f"{live_server.url}/plan?video_id={video_id}").json()
+    click_source(page, *WALL)
+    page.wait_for_selector("#work:not([hidden])")
+    assert "Following" in page.inner_text("#work")
+    page.screenshot(path=SHOTS / "03c3_click_progress.png")
+    page.click("#work-cancel")
+    page.wait_for_selector("#work", state="hidden")
+    page.wait_for_function("document.getElementById('badge').textContent.startsWith('Cancelled')")
+    assert page.request.get(f"{live_server.url}/plan?video_id={video_id}").json() == before
 
     # an exclude point (the API's exclude click) survives the page's own edits (a blur change keeps
     # the server's keyframes), and the render job gets it whole
@@ -261,7 +321,7 @@ def test_upload_focus_keyframe_render_download(
     page.wait_for_function("document.getElementById('view').dataset.url.endsWith('&blur=0.2')")
     assert page.request.get(f"{live_server.url}/plan?video_id={video_id}").json()["blur"] == 0.7
     page.screenshot(path=SHOTS / "06_blur_dragged.png")
-    # the mask view tints what the plan keeps sharp on the frame shown (the dog and the woman)
+    # the mask view tints what the plan keeps sharp on the frame shown (the dog)
     page.check("#show-mask")
     page.wait_for_function("document.getElementById('overlay').dataset.matteFrame === '30'")
     tinted = page.evaluate(

@@ -19,6 +19,7 @@ const el = {
   blur: $("blur"), blurValue: $("blur-value"), reset: $("reset"), render: $("render"),
   renderProgress: $("render-progress"), renderText: $("render-text"), renderPercent: $("render-percent"),
   renderFill: $("render-fill"), cancelRender: $("cancel-render"), download: $("download"), toast: $("toast"),
+  work: $("work"), workText: $("work-text"), workFill: $("work-fill"), workCancel: $("work-cancel"),
 };
 
 const state = {
@@ -27,6 +28,7 @@ const state = {
   before: false, // B held: the frame as shot, to compare
   previewBlur: null, // the blur slider's value while it is dragged, previewed before it is sent
   matte: null, // {frame, version, image}: the mask view's matte of the frame shown
+  strips: [], // GET /plan/strips of the plan shown: each subject's runs, label and keyframes
 };
 const frames = new FrameCache();
 
@@ -210,7 +212,10 @@ async function show(index) {
   el.scrubber.value = String(index);
   updateClock();
   const url = frameUrl(index);
+  const loading = setTimeout(() => el.stage.classList.add("loading"), 150);  // the old frame stays meanwhile
   const bitmap = await frames.get(url).catch((error) => { toast(error.message); return null; });
+  clearTimeout(loading);
+  if (state.frame === index) el.stage.classList.remove("loading");
   if (bitmap && state.frame === index && frameUrl(index) === url) {
     el.view.getContext("2d").drawImage(bitmap, 0, 0, state.info.width, state.info.height);
     state.shown = url;
@@ -232,6 +237,7 @@ async function loadMatte(index) {
   const image = await createImageBitmap(await response.blob());
   state.matte = { frame: index, version, image };
   el.overlay.dataset.matteFrame = String(index);
+  el.overlay.dataset.matteVersion = String(version);
   drawHighlight();
 }
 
@@ -309,6 +315,8 @@ document.addEventListener("keydown", (event) => {
   if (event.code === "Space") {
     event.preventDefault();
     state.playing ? pause() : play();
+  } else if (event.key === "Escape" && !el.work.hidden) {
+    el.workCancel.click();
   } else if (event.key === "Home" || event.key === "End") {
     event.preventDefault();
     pause();
@@ -365,26 +373,58 @@ el.view.addEventListener("click", (event) => {
 
 async function select(frame, point, mode) {
   const before = state.plan;
-  // A click on something the detector does not know is segmented and followed through the clip
-  // (seconds, once): say so when the answer is slow rather than look frozen.
-  const slow = setTimeout(() => badge("Following what you clicked through the clip…", { sticky: true }), 400);
+  el.stage.classList.add("loading");
   try {
-    const answer = await api("/select", {
+    // A click the server cannot answer within a second (a region, a correction: its subject is
+    // followed through the clip) comes back as a job: its progress shows, and Cancel (Esc) stops it.
+    let answer = await api("/select", {
       method: "POST",
-      body: { video_id: state.videoId, frame, x: point.x, y: point.y, mode },
+      body: { video_id: state.videoId, frame, x: point.x, y: point.y, mode, background: true },
     });
+    if (answer.kind === "select") {
+      el.stage.classList.remove("loading");
+      const job = await waitForWork(answer, mode === "refine" || mode === "exclude"
+        ? "Correcting the subject through the clip…" : "Following what you clicked through the clip…");
+      if (job.state === "cancelled") { badge("Cancelled: the focus is as it was"); return; }
+      if (job.state !== "done") throw new Error(job.error || `the click ${job.state}`);
+      answer = { subject: job.selection, plan: await api(`/plan?video_id=${state.videoId}`) };
+    }
     state.plan = answer.plan;
     remember(before);
     await setHighlight(answer.subject.mask);
-    const verb = { add: "Added", refine: "Corrected: more of", exclude: "Corrected: less of" }[mode] || "Focus on";
-    badge(`${verb} ${answer.subject.label}${answer.subject.track_id !== null ? ` #${answer.subject.track_id}` : ""}`);
-    renderPlan();
+    const drawn = renderPlan();
     await show(state.frame);
+    await drawn;
+    const verb = { add: "Added", refine: "Corrected: more of", exclude: "Corrected: less of" }[mode] || "Focus on";
+    const index = state.plan.keyframes.findIndex((k) => k.frame === frame && (k.action === "refine") === (mode === "refine" || mode === "exclude"));
+    badge(`${verb} ${keyframeName(index) || "the subject"}`);
   } catch (error) {
     el.badge.hidden = true;
     toast(error.message);
   } finally {
-    clearTimeout(slow);
+    el.stage.classList.remove("loading");
+  }
+}
+
+/** Show a job the page waits on (a click's, a plan's) over the picture: progress, time left, and
+ * a Cancel that stops it (the server then leaves the plan as it was). Resolves to the final job. */
+async function waitForWork(job, text) {
+  el.workText.textContent = text;
+  setProgress(el.workFill, null, 0);
+  el.workCancel.disabled = false;
+  el.workCancel.onclick = () => {
+    el.workCancel.disabled = true;
+    api(`/jobs/${job.id}/cancel`, { method: "POST" }).catch((error) => toast(error.message));
+  };
+  el.work.hidden = false;
+  try {
+    return await followJob(job.id, (update) => {
+      setProgress(el.workFill, null, update.progress);
+      el.workText.textContent = `${text} ${Math.round(update.progress * 100)}%${timeLeft(update)}`;
+    });
+  } finally {
+    el.work.hidden = true;
+    el.workCancel.onclick = null;
   }
 }
 
@@ -403,10 +443,11 @@ function drawHighlight() {
   context.clearRect(0, 0, el.overlay.width, el.overlay.height);
   const picked = state.highlight;
   const matte = state.matte;
-  if (el.showMask.checked && matte && matte.frame === state.frame && matte.version === state.plan.version) {
-    tint(context, matte.image, "rgba(255, 128, 64, 0.5)");
-  }
-  if (picked && picked.frame === state.frame && performance.now() <= picked.until) {
+  if (el.showMask.checked) {  // the matte alone: what a click or the pointer picks would hide it
+    if (matte && matte.frame === state.frame && matte.version === state.plan.version) {
+      tint(context, matte.image, "rgba(255, 128, 64, 0.5)");
+    }
+  } else if (picked && picked.frame === state.frame && performance.now() <= picked.until) {
     tint(context, picked.image, "rgba(79, 140, 255, 0.45)");
   } else if (state.hover && state.hover.frame === state.frame && !state.playing) {
     tint(context, state.hover.image, "rgba(140, 180, 255, 0.32)");
@@ -542,14 +583,13 @@ function restore(from, to) {
   });
 }
 /** PUT /plan with new keyframes; the plan it leaves. A plan whose subjects the server has not
- * followed lately comes back as a job (202): its progress shows on the badge until it is applied. */
+ * followed lately comes back as a job (202): its progress shows over the picture until it is
+ * applied, and a cancel leaves the plan as it was (an error, so the edit is not recorded). */
 async function putKeyframes(keyframes, version) {
   const answer = await api("/plan", { method: "PUT", body: { video_id: state.videoId, keyframes, version } });
   if (answer.kind !== "plan") return answer;
-  const job = await followJob(answer.id, (update) => {
-    badge(`Preparing the focus… ${update.done}/${update.total || keyframes.length}`, { sticky: true });
-  });
-  el.badge.hidden = true;
+  const job = await waitForWork(answer, "Preparing the focus…");
+  if (job.state === "cancelled") throw new Error("Cancelled: the focus is as it was.");
   if (job.state !== "done") throw new Error(job.error || `preparing the focus ${job.state}`);
   return api(`/plan?video_id=${state.videoId}`);
 }
@@ -561,28 +601,51 @@ el.redo.addEventListener("click", redo);
 
 // ---------- the track strip: where each subject is found, estimated, or lost ----------
 
+/** What a person can check a subject by: its number (the strip's row, the thumbnail) and the
+ * detector's class only where the server says it is confident ("object" / "region" otherwise). */
+function subjectName(strip) {
+  const kind = strip.label.split(" #")[0];
+  return kind === "object" || kind === "region" ? `subject ${strip.subject + 1}` : `subject ${strip.subject + 1} (${kind})`;
+}
+
+/** The subjects keyframe `index` picks or corrects, by name; null before the strips are known. */
+function keyframeName(index) {
+  const named = state.strips.filter((strip) => strip.keyframes.includes(index)).map(subjectName);
+  return named.length ? named.join(" + ") : null;
+}
+
 async function renderStrips() {
   const version = state.plan.version;
   const strips = state.plan.keyframes.length && state.analysed
     ? await api(`/plan/strips?video_id=${state.videoId}`).catch(() => [])
     : [];
   if (state.plan.version !== version) return;  // another edit came meanwhile: its call draws
+  state.strips = strips;
   el.strips.replaceChildren();
   const names = { detected: "found", carried: "estimated (not detected)", lost: "not found: the blur eases out" };
   for (const strip of strips) {
     const row = document.createElement("div");
     row.className = "strip";
     row.dataset.subject = String(strip.subject);
+    row.title = subjectName(strip);
+    const name = document.createElement("span");
+    name.className = "name";
+    name.textContent = `${strip.subject + 1}`;
+    row.append(name);
     for (const run of strip.runs) {
       const seg = document.createElement("div");
       seg.className = `seg ${run.state}`;
       seg.style.left = along(run.first);
       seg.style.right = `calc(100% - ${along(run.last)})`;
-      seg.title = `Subject ${strip.subject + 1} (${strip.label}): ${names[run.state]}, frames ${run.first + 1}–${run.last + 1}`;
+      seg.title = `${subjectName(strip)}: ${names[run.state]}, frames ${run.first + 1}–${run.last + 1}`;
       seg.addEventListener("click", () => { pause(); show(run.first); });
       row.append(seg);
     }
     el.strips.append(row);
+  }
+  for (const label of el.keyframeList.querySelectorAll("[data-keyframe]")) {
+    const who = keyframeName(Number(label.dataset.keyframe));
+    if (who) label.textContent = `${label.dataset.action} · ${who}`;
   }
 }
 
@@ -619,8 +682,8 @@ function transitionPicker(index, keyframe) {
   return picker;
 }
 
+/** Draw the plan: timeline markers, the keyframe list, and (once fetched: the promise) the strips. */
 function renderPlan() {
-  renderStrips();
   const { keyframes } = state.plan;
   el.timeline.replaceChildren();
   el.keyframeList.replaceChildren();
@@ -654,8 +717,11 @@ function renderPlan() {
     const thumb = image.cloneNode();
     const what = document.createElement("div");
     what.className = "what";
-    const names = { add: "Add subject", clear: "No focus", refine: "Correction", focus: "Focus" };
-    what.innerHTML = `<div>${names[keyframe.action] || "Focus"}</div>`;
+    const names = { add: "Add", clear: "No focus", refine: "Correction", focus: "Focus" };
+    const title = document.createElement("div");
+    title.textContent = names[keyframe.action] || "Focus";
+    if (keyframe.action !== "clear") Object.assign(title.dataset, { keyframe: String(index), action: title.textContent });
+    what.append(title);
     const when = document.createElement("div");
     when.className = "when";
     when.textContent = `from frame ${keyframe.frame + 1} · ${(keyframe.frame / state.info.fps).toFixed(2)}s`;
@@ -676,6 +742,7 @@ function renderPlan() {
     ? "Move to another moment and click to rack focus there (it pulls over the 0.4 s before the click); “Add subject” keeps several sharp."
     : "Click a subject in the video to keep it sharp. Move to another moment and click again to rack focus.";
   updateClock();
+  return renderStrips();
 }
 
 function removeKeyframe(index) {
