@@ -152,6 +152,8 @@ def test_control_endpoints_refuse_bad_input(live_server: str) -> None:
     assert bad_offer.status_code == 422
     page = httpx.get(f"{live_server}/live")
     assert page.status_code == 200 and "live.js" in page.text
+    # the stylesheet it shares with the editor is served by the live-only app too
+    assert httpx.get(f"{live_server}/web/style.css").status_code == 200
 
 
 def test_an_offer_that_never_connects_is_hung_up_and_sessions_are_capped(model_path: Path, serve_app) -> None:

@@ -31,6 +31,7 @@ from aiortc.mediastreams import MediaStreamError
 from av import VideoFrame
 from fastapi import APIRouter, FastAPI, HTTPException
 from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from smartfocus.errors import SelectionError
@@ -319,4 +320,5 @@ def create_live_app(service: LiveService) -> FastAPI:
     app = FastAPI(title="smartfocus live", lifespan=lifespan)
     install_error_handlers(app)  # errors as {"error": {...}}, as on the full server
     app.include_router(service.router)
+    app.mount("/web", StaticFiles(directory=WEB_DIR), name="web")  # the page's stylesheet and icon
     return app

@@ -97,7 +97,7 @@ resetButton.addEventListener("click", async () => {
 });
 
 blurSlider.addEventListener("input", async () => {
-  blurValue.textContent = Number(blurSlider.value).toFixed(2);
+  blurValue.textContent = `${Math.round(Number(blurSlider.value) * 100)}%`;  // the server takes 0..1
   if (session) await post("/blur", { strength: Number(blurSlider.value) });
 });
 
