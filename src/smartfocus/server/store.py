@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from smartfocus.focus.plan import FocusPlan
+from smartfocus.media.output import OutputQuality
 
 JobKind = Literal["analyse", "preview", "render", "plan"]  # preview: the seek-friendly copy (media.proxy)
 # plan: a PUT /plan whose subjects take long to follow, applied when they are
@@ -44,6 +45,8 @@ _ADDED_COLUMNS = (
     ("sessions", "seen", "REAL"),
     ("jobs", "base_plan", "TEXT"),
     ("jobs", "mattes", "INTEGER NOT NULL DEFAULT 0"),
+    ("jobs", "output_quality", "TEXT NOT NULL DEFAULT 'standard'"),
+    ("jobs", "output_height", "INTEGER"),
 )
 
 
@@ -87,6 +90,8 @@ class JobRecord:
     started: float | None  # when it last started running
     base_plan: FocusPlan | None  # a plan job's: the plan it replaces (it is applied only onto that one)
     mattes: bool  # a render's: it also exports its mattes (`mattes_zip`)
+    output_quality: OutputQuality  # a render's file: its quality and height (None: the source's)
+    output_height: int | None
 
     @property
     def mattes_zip(self) -> Path | None:
@@ -224,13 +229,15 @@ class Store:
         output_dir: Path | None = None,
         base_plan: FocusPlan | None = None,
         mattes: bool = False,
+        output_quality: OutputQuality = "standard",
+        output_height: int | None = None,
     ) -> JobRecord:
         """A queued job; a render's file will be `output_dir/<job id>.mp4`."""
         job_id, now = new_id(), time.time()
         output = output_dir / f"{job_id}.mp4" if output_dir else None
         self._run(
-            "INSERT INTO jobs (id, video_id, session, kind, state, plan, blur, output, created, updated, base_plan, mattes)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO jobs (id, video_id, session, kind, state, plan, blur, output, created, updated, base_plan,"
+            " mattes, output_quality, output_height) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 job_id,
                 video.id,
@@ -244,6 +251,8 @@ class Store:
                 now,
                 base_plan.to_json() if base_plan else None,
                 int(mattes),
+                output_quality,
+                output_height,
             ),
         )
         return self.job(job_id)  # type: ignore[return-value]
@@ -310,4 +319,6 @@ def _job(row: sqlite3.Row) -> JobRecord:
         started=row["started"],
         base_plan=FocusPlan.from_json(row["base_plan"]) if row["base_plan"] else None,
         mattes=bool(row["mattes"]),
+        output_quality=row["output_quality"],
+        output_height=row["output_height"],
     )
