@@ -19,6 +19,7 @@ const el = {
   blur: $("blur"), blurValue: $("blur-value"), reset: $("reset"), render: $("render"),
   renderProgress: $("render-progress"), renderText: $("render-text"), renderPercent: $("render-percent"),
   renderFill: $("render-fill"), cancelRender: $("cancel-render"), download: $("download"), toast: $("toast"),
+  outputQuality: $("output-quality"), outputHeight: $("output-height"),
 };
 
 const state = {
@@ -725,9 +726,33 @@ el.blur.addEventListener("change", () => edit(async () => {
 
 // ---------- render and download ----------
 
+const OUTPUT_HEIGHTS = [2160, 1440, 1080, 720, 480, 360]; // the server takes any even height from 64
+
+/** The Size choices for the video open now: its own size, then the usual heights below it (the
+ * server only scales down). Filled as the list is opened, keeping the choice where it still fits. */
+function fillOutputHeights() {
+  const info = state.info;
+  const select = el.outputHeight;
+  if (!info || select.dataset.video === state.videoId) return;
+  const kept = select.value;
+  select.replaceChildren(new Option(`Original ${info.width}×${info.height}`, ""));
+  for (const height of OUTPUT_HEIGHTS.filter((h) => h < info.height)) {
+    select.append(new Option(`${height}p`, String(height)));
+  }
+  select.value = [...select.options].some((option) => option.value === kept) ? kept : "";
+  select.dataset.video = state.videoId;
+}
+for (const type of ["pointerdown", "focus"]) el.outputHeight.addEventListener(type, fillOutputHeights);
+
 el.render.addEventListener("click", async () => {
   try {
-    const body = { video_id: state.videoId, mattes: el.exportMattes.checked };
+    fillOutputHeights();
+    const body = {
+      video_id: state.videoId,
+      mattes: el.exportMattes.checked,
+      output_quality: el.outputQuality.value,
+      output_height: el.outputHeight.value ? Number(el.outputHeight.value) : null,
+    };
     trackRender(await api("/render", { method: "POST", body }));
   } catch (error) {
     toast(error.message);
