@@ -8,6 +8,7 @@ as yuv420p needs. Everything upstream (compositing, mattes) stays at the source'
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Integral
 from typing import Literal, get_args
 
 from smartfocus.errors import SmartfocusError
@@ -39,7 +40,7 @@ class OutputFormat:
         height = self.height
         if height is not None and (
             isinstance(height, bool)
-            or not isinstance(height, int)
+            or not isinstance(height, Integral)
             or height % 2
             or not MIN_OUTPUT_HEIGHT <= height <= MAX_OUTPUT_HEIGHT
         ):
@@ -47,6 +48,8 @@ class OutputFormat:
                 f"output height must be an even number of pixels from {MIN_OUTPUT_HEIGHT} to "
                 f"{MAX_OUTPUT_HEIGHT} (e.g. 720), got {height!r}"
             )
+        if height is not None:
+            object.__setattr__(self, "height", int(height))  # a numpy integer becomes a plain int
 
     @property
     def crf(self) -> int:
