@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -38,6 +39,7 @@ def test_version_and_help() -> None:
     assert run_cli("--version").stdout.startswith("smartfocus ")
     help_text = run_cli("render", "--help").stdout
     assert "--focus F:X,Y" in help_text and "--matte DIR" in help_text
+    assert "--output-quality {high,standard,small}" in help_text and "--output-height N" in help_text
 
 
 @pytest.mark.slow
@@ -259,3 +261,28 @@ def test_an_unknown_quality_exits_2(dog_clip: Path, tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "invalid choice: 'ultra'" in result.stderr
     assert not (tmp_path / "out.mp4").exists()
+
+
+def test_output_quality_and_height_flags(
+    dog_clip: Path, cut_clip: Callable[..., Path], tmp_path: Path
+) -> None:
+    """A plain transcode at a smaller height and quality; bad values exit 2 before any work."""
+    clip = cut_clip(dog_clip, tmp_path / "dog20.mp4", 20, (640, 360))
+    out = tmp_path / "small.mp4"
+    result = run_cli("render", clip, "-o", out, "--output-quality", "small", "--output-height", "240")
+    assert result.returncode == 0, result.stderr
+    with av.open(str(out)) as container:
+        assert (container.streams.video[0].width, container.streams.video[0].height) == (426, 240)
+    assert _frame_count(out) == 20
+    above = run_cli("render", clip, "-o", tmp_path / "a.mp4", "--output-height", "480")
+    assert above.returncode == 2 and above.stderr.count("\n") == 1
+    assert "output height 480 is above the video's 360 pixels" in above.stderr
+    for flag, value, says in (
+        ("--output-height", "481", "--output-height: must be an even number of pixels from 64 to 4320"),
+        ("--output-height", "tall", "--output-height: must be an even number of pixels from 64 to 4320"),
+        ("--output-quality", "best", "--output-quality: invalid choice: 'best'"),
+    ):
+        bad = run_cli("render", clip, "-o", tmp_path / "b.mp4", flag, value)
+        assert bad.returncode == 2 and says in bad.stderr.splitlines()[-1], bad.stderr
+        assert "Traceback" not in bad.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dog20.mp4", "small.mp4"]

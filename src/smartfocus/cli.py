@@ -17,6 +17,13 @@ from typing import TypeVar
 from smartfocus import __version__
 from smartfocus.focus.plan import FocusPlan
 from smartfocus.focus.timeline import DEFAULT_TRANSITION_S
+from smartfocus.media.output import (
+    CRF,
+    MAX_OUTPUT_HEIGHT,
+    MIN_OUTPUT_HEIGHT,
+    OUTPUT_QUALITIES,
+    OutputFormat,
+)
 from smartfocus.progress import Progress, Steps, drive
 from smartfocus.render.compositor import DEFAULT_BLUR
 from smartfocus.render.torch_backend import COMPOSITORS
@@ -65,6 +72,19 @@ def _imgsz_arg(text: str) -> int:
     value = int(text)
     if value % 32 or not 64 <= value <= 1920:
         raise argparse.ArgumentTypeError(f"imgsz must be a multiple of 32 between 64 and 1920, got {value}")
+    return value
+
+
+def _output_height_arg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value % 2 or not MIN_OUTPUT_HEIGHT <= value <= MAX_OUTPUT_HEIGHT:
+        raise argparse.ArgumentTypeError(
+            f"must be an even number of pixels from {MIN_OUTPUT_HEIGHT} to {MAX_OUTPUT_HEIGHT} "
+            f"(e.g. 720), got {text!r}"
+        )
     return value
 
 
@@ -162,7 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help=f"rack-focus duration (default {DEFAULT_TRANSITION_S})",
     )
-    render.add_argument("--matte", type=Path, metavar="DIR", help="also write one PNG matte per frame to DIR")
+    render.add_argument(
+        "--matte",
+        type=Path,
+        metavar="DIR",
+        help="also write one PNG matte per frame to DIR (at the source's size, whatever --output-height)",
+    )
     render.add_argument(
         "--no-refine", action="store_true", help="use the raw segmentation matte (no edge refinement)"
     )
@@ -187,6 +212,20 @@ def build_parser() -> argparse.ArgumentParser:
         choices=range(1, 9),
         metavar="N",
         help="run the model on every N-th frame and interpolate between (overrides --quality)",
+    )
+    render.add_argument(
+        "--output-quality",
+        choices=OUTPUT_QUALITIES,
+        default="standard",
+        help="the mp4's quality: high (CRF {high}, a bigger file), standard (CRF {standard}, default) or "
+        "small (CRF {small}, about 0.4x standard's size)".format(**CRF),
+    )
+    render.add_argument(
+        "--output-height",
+        type=_output_height_arg,
+        metavar="N",
+        help="scale the mp4 down to N pixels high (even, aspect kept; e.g. 1080, 720, 480, 360); "
+        "default: the source's size. Mattes stay at the source's size",
     )
     render.add_argument("--fps", type=float, help="frame rate of a frame folder (default 25)")
     render.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -471,6 +510,8 @@ def _render(args: argparse.Namespace) -> int:
                 runner=cluster.runner() if cluster is not None else None,
             )
         )
+        output = OutputFormat(args.output_quality, args.output_height)
+        output.size_for(session.info.width, session.info.height)  # above the source: fail before analysing
         timeline = None
         if plan.keyframes:
             _show_steps("analysing", session.analysis_steps(), args.quiet)
@@ -491,6 +532,8 @@ def _render(args: argparse.Namespace) -> int:
             refine=not args.no_refine,
             matte_dir=args.matte,
             timeline=timeline,
+            output_quality=args.output_quality,
+            output_height=args.output_height,
         )
         _show_steps("rendering", steps, args.quiet)
     print(args.output, file=sys.stderr if args.quiet else sys.stdout)

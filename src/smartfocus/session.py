@@ -5,6 +5,7 @@
         plan = session.select(smartfocus.FocusPlan(), 0, 640, 360).plan   # a click on frame 0
         plan = plan.focus(120, (300, 200))                                # rack focus at frame 120
         session.render("out.mp4", plan, blur=0.6, matte_dir="mattes/")
+        session.render("small.mp4", plan, output_quality="small", output_height=480)  # to share
 
 In the pattern of SAM 2's video predictor, one explicit object per open video owns what is expensive
 to make: the reader, the analysis (segment and track once, cached on disk), the subjects a plan picks
@@ -57,6 +58,7 @@ from smartfocus.focus.timeline import (
     subject_label,
     track_name,
 )
+from smartfocus.media.output import OutputFormat, OutputQuality
 from smartfocus.media.proxy import preview_copy_steps
 from smartfocus.media.reader import VideoInfo, VideoReader
 from smartfocus.media.reader import open_video as open_reader
@@ -195,6 +197,8 @@ class RenderOptions(TypedDict, total=False):
     matte_dir: str | os.PathLike[str] | None
     any_object: bool
     timeline: FocusTimeline | None
+    output_quality: OutputQuality
+    output_height: int | None
 
 
 class FocusSession:
@@ -572,10 +576,18 @@ class FocusSession:
         matte_dir: str | os.PathLike[str] | None = None,
         any_object: bool = False,
         timeline: FocusTimeline | None = None,
+        output_quality: OutputQuality = "standard",
+        output_height: int | None = None,
     ) -> Steps[Path]:
         """Render with `plan` (no plan: a plain transcode) as steps: iterate for progress, close to
         cancel (nothing is left at `output`). Analyses first if needed. A `timeline` already resolved
-        from the plan (say, to report its `missing()` stretches first) is used as it is."""
+        from the plan (say, to report its `missing()` stretches first) is used as it is.
+
+        `output_quality`: "high", "standard" or "small" (a much smaller file); `output_height`: an
+        even height to scale the video down to, aspect kept (None: the source's). Mattes keep the
+        source's size. A bad value, or a height above the source's, fails before any work."""
+        output_format = OutputFormat(output_quality, output_height)
+        output_format.size_for(self.info.width, self.info.height)
         if timeline is None and plan is not None and plan.keyframes:
             yield from self.analysis_steps()
             timeline = self.timeline(plan, transition_seconds=transition_seconds, any_object=any_object)
@@ -590,6 +602,7 @@ class FocusSession:
                     self.runner,
                     refine=refine,
                     matte_dir=mattes,
+                    output_format=output_format,
                 )
             )
         with self._lock:
@@ -602,6 +615,7 @@ class FocusSession:
                     refine=refine,
                     matte_dir=mattes,
                     compositor=self.compositor,
+                    output_format=output_format,
                 )
             )
 

@@ -261,10 +261,15 @@ def test_render_cli_on_the_cluster(
         model_path,
         "--cluster",
         _head_address(),
+        "--output-quality",
+        "small",
+        "--output-height",
+        "360",
     )
     assert done.returncode == 0, done.stderr
-    with open_reader(output) as rendered:
+    with open_reader(output) as rendered:  # every chunk encoded at the size asked for, so they joined
         assert len(rendered) == SHORT_FRAMES and rendered.info.has_audio
+        assert (rendered.info.width, rendered.info.height) == (640, 360)
         assert 24 in rendered.keyframes().tolist()  # in 2 chunks, on the cluster's 2 slots
     refused = _smartfocus("render", short_clip, "-o", output, "--focus", focus, "--cluster", "nowhere")
     assert refused.returncode == 2 and "use local, auto, HOST:PORT or ray://HOST:PORT" in refused.stderr

@@ -6,8 +6,10 @@ from types import SimpleNamespace
 
 import cv2
 import numpy as np
+import pytest
 
 from smartfocus import FocusPlan, open_video
+from smartfocus.errors import SmartfocusError
 from smartfocus.focus.timeline import FocusState
 from smartfocus.media.reader import open_video as open_reader
 from smartfocus.render.chunks import PackedStates
@@ -70,3 +72,25 @@ def test_an_in_process_chunked_render_has_the_one_process_frames_and_mattes(
         "one",
         "one.mp4",
     ]
+
+
+def test_a_chunked_render_honours_the_output_quality_and_height(
+    dog_clip: Path, cut_clip: Callable[..., Path], model_path: Path, tmp_path: Path
+) -> None:
+    """Every chunk is encoded at the height asked for, so the segments join; the mattes stay at the
+    source's size, and the file matches a one-process render's size, frame count and timestamps."""
+    clip = cut_clip(dog_clip, tmp_path / "dog40.mp4", 40, (640, 360))  # as above: analysis cached
+    plan = FocusPlan().focus(0, (180.0, 190.0))
+    options = {"output_quality": "small", "output_height": 240}
+    with open_video(clip, model=model_path) as session:
+        session.render(tmp_path / "one.mp4", plan, **options)
+        session.runner = InProcess(16)
+        session.render(tmp_path / "chunked.mp4", plan, matte_dir=tmp_path / "mattes", **options)
+        with pytest.raises(SmartfocusError, match="above the video's 360 pixels"):
+            session.render(tmp_path / "big.mp4", plan, output_height=480)
+    with open_reader(tmp_path / "one.mp4") as one, open_reader(tmp_path / "chunked.mp4") as chunked:
+        assert (one.info.width, one.info.height) == (chunked.info.width, chunked.info.height) == (426, 240)
+        assert len(one) == len(chunked) == 40 and np.array_equal(one.timestamps, chunked.timestamps)
+        assert np.abs(one.read(20).astype(int) - chunked.read(20)).mean() < 3
+    assert cv2.imread(str(tmp_path / "mattes" / "00039.png"), cv2.IMREAD_UNCHANGED).shape == (360, 640)
+    assert not (tmp_path / "big.mp4").exists()

@@ -345,6 +345,51 @@ def test_a_render_exports_its_mattes_as_a_zip_of_pngs(
     client.post("/reset", json={"video_id": video_id})
 
 
+def test_a_render_at_a_quality_and_height_downloads_at_that_size(
+    live_server: Any, client: httpx.Client, analysed: dict
+) -> None:
+    video_id = analysed["video_id"]
+    client.post("/select", json={"video_id": video_id, "frame": 0, "x": WOMAN[0], "y": WOMAN[1]})
+    asked = {"video_id": video_id, "output_quality": "small", "output_height": 360, "mattes": True}
+    job = client.post("/render", json=asked)
+    assert job.status_code == 202, job.text
+    assert (job.json()["output_quality"], job.json()["output_height"]) == ("small", 360)
+    final = follow(live_server, client, job.json()["id"])[-1]
+    assert final["state"] == "done", final
+    download = client.get(final["download_url"])
+    assert download.status_code == 200 and download.headers["content-type"] == "video/mp4"
+    with av.open(io.BytesIO(download.content)) as container:
+        stream = container.streams.video[0]
+        assert (stream.width, stream.height) == (640, 360) and len(container.streams.audio) == 1
+        assert sum(1 for _ in container.decode(stream)) == CLIP_FRAMES
+    with zipfile.ZipFile(io.BytesIO(client.get(final["mattes_url"]).content)) as bundle:
+        matte = cv2.imdecode(np.frombuffer(bundle.read("00000.png"), np.uint8), cv2.IMREAD_UNCHANGED)
+    assert matte.shape == (720, 1280)  # the mattes keep the video's size
+    client.post("/reset", json={"video_id": video_id})
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        ({"output_height": 1080}, "above the video's 720 pixels"),
+        ({"output_height": 361}, "output_height: Input should be a multiple of 2"),
+        ({"output_height": 32}, "output_height: Input should be greater than or equal to 64"),
+        ({"output_height": "tall"}, "output_height: Input should be a valid integer"),
+        ({"output_quality": "ultra"}, "output_quality: Input should be 'high', 'standard' or 'small'"),
+    ],
+)
+def test_bad_render_options_are_a_422_and_start_nothing(
+    live_server: Any, client: httpx.Client, analysed: dict, options: dict, says: str
+) -> None:
+    video_id = analysed["video_id"]
+    latest = client.get(f"/videos/{video_id}").json()["render"]
+    answer = client.post("/render", json={"video_id": video_id, **options})
+    assert answer.status_code == 422, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "invalid_request" and says in error["message"], error
+    assert client.get(f"/videos/{video_id}").json()["render"] == latest  # no job was queued
+
+
 def test_cancel_leaves_no_output(live_server: Any, client: httpx.Client, analysed: dict) -> None:
     video_id = analysed["video_id"]
     client.post("/select", json={"video_id": video_id, "frame": 0, "x": WOMAN[0], "y": WOMAN[1]})

@@ -349,3 +349,37 @@ def test_upload_focus_keyframe_render_download(
     assert not errors, errors
     assert page.request.get(f"{live_server.url}/favicon.ico").ok
     context.close()
+
+
+def test_export_quality_and_size_are_sent_with_the_render(
+    browser: Any, live_server: Any, short_clip: Path, tmp_path: Path
+) -> None:
+    """Without a plan the render is a plain transcode, at the quality and size the Export lists say;
+    the Size list offers the video's own size and the usual heights below it."""
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(live_server.url)
+    page.set_input_files("#file-input", str(short_clip))
+    page.wait_for_selector("#analysis-group.done", timeout=120_000)  # from the cache after the test above
+    assert page.locator("#output-height option").all_text_contents() == ["Original 1280×720", "480p", "360p"]
+    page.select_option("#output-height", "360")
+    page.select_option("#output-quality", "small")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SHOTS / "06_export_options.png")
+    page.click("#render")
+    page.wait_for_selector("#download:not([hidden])", timeout=120_000)
+    with page.expect_download() as download:
+        page.click("#download")
+    saved = tmp_path / "small.mp4"
+    download.value.save_as(saved)
+    with av.open(str(saved)) as container:
+        stream = container.streams.video[0]
+        assert (stream.width, stream.height) == (640, 360)
+        assert sum(1 for _ in container.decode(stream)) == 45
+    store = Store(live_server.settings.database)
+    rendered = store.job(page.get_attribute("#download", "href").split("job_id=")[1])
+    store.close()
+    assert rendered is not None and (rendered.output_quality, rendered.output_height) == ("small", 360)
+    assert errors == []
+    page.close()

@@ -16,6 +16,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from smartfocus.media.output import OutputFormat
 from smartfocus.media.reader import VideoReader
 from smartfocus.media.writer import VideoWriter
 from smartfocus.media.yuv import Yuv420Frame
@@ -36,10 +37,14 @@ def transcode(
     transform: FrameTransform | None = None,
     stream: FrameStream | None = None,
     yuv: bool = False,
+    output_format: OutputFormat | None = None,
     progress: Progress | None = None,
 ) -> Path:
     """`transcode_steps` run to the end, reporting to `progress`."""
-    return drive(transcode_steps(reader, output, transform=transform, stream=stream, yuv=yuv), progress)
+    steps = transcode_steps(
+        reader, output, transform=transform, stream=stream, yuv=yuv, output_format=output_format
+    )
+    return drive(steps, progress)
 
 
 def transcode_steps(
@@ -49,6 +54,7 @@ def transcode_steps(
     transform: FrameTransform | None = None,
     stream: FrameStream | None = None,
     yuv: bool = False,
+    output_format: OutputFormat | None = None,
 ) -> Steps[Path]:
     """Write `reader`'s frames (through `transform`) to `output` with its timestamps and audio,
     yielding (frames written, total) after each frame.
@@ -62,6 +68,7 @@ def transcode_steps(
     source's YUV matrix. Without a transform they are always used when the reader has them.
     Decoding runs one thread ahead of encoding (PyAV releases the GIL in both), so the two overlap.
     An exception from `transform`, or closing the steps early (a cancel), aborts the output.
+    `output_format`: the file's quality and height (the writer scales the frames as it encodes them).
 
     Returns:
         The output path, written atomically: nothing is left there if anything fails.
@@ -76,7 +83,9 @@ def transcode_steps(
     planar = info.yuv420 is not None and (yuv or stream is None)
     audio = info.path if info.has_audio and not info.is_image_sequence else None
     total = len(reader)
-    writer = VideoWriter.for_frames_of(reader, output, planar=planar, audio_source=audio)
+    writer = VideoWriter.for_frames_of(
+        reader, output, planar=planar, output=output_format, audio_source=audio
+    )
     source: Iterator[tuple[int, Frame]] = reader.yuv_frames() if planar else reader.frames()
     frames = read_ahead(source, READ_AHEAD)
     if stream is None:

@@ -24,6 +24,7 @@ from av.video.reformatter import ColorRange
 
 from smartfocus.errors import MediaError
 from smartfocus.media import colour
+from smartfocus.media.output import OutputFormat
 from smartfocus.media.x264 import repeatable_x264_params
 from smartfocus.media.yuv import BT709, Yuv420Frame, YuvColour
 
@@ -49,6 +50,9 @@ class VideoWriter:
     sizes and H.264 can only crop in steps of two there, so padding keeps every source pixel (cropping
     would drop one) at the price of a one-pixel-larger output.
 
+    With `size`, frames are scaled down to it as they are encoded (each plane with OpenCV's area
+    filter), so a smaller file costs the render nothing upstream: timing and audio are unchanged.
+
     Leaving the `with` block normally finishes the file; leaving it by an exception aborts it and
     deletes the partial file.
     """
@@ -67,6 +71,7 @@ class VideoWriter:
         preset: str = "veryfast",
         colorspace: int = BT709,
         gop: int | None = None,
+        size: tuple[int, int] | None = None,
     ) -> None:
         """Open the output.
 
@@ -86,6 +91,7 @@ class VideoWriter:
             colorspace: the YUV matrix to tag and encode in (FFmpeg's AVColorSpace: 1 = BT.709,
                 5/6 = BT.601, 2 = unspecified, which players read as they read the source); pass the
                 source's (`VideoInfo.yuv420`) to keep its planes as they are.
+            size: (width, height) to encode at, even and no larger than the frames; None: theirs.
 
         Raises:
             MediaError: the output folder is missing or not writable, or the audio source is unreadable.
@@ -105,8 +111,13 @@ class VideoWriter:
         self.colour = YuvColour(colorspace, full_range=False)
         if not self.path.parent.is_dir():
             raise MediaError(f"{self.path}: the folder {self.path.parent} does not exist; create it first")
+        if size is not None and (
+            size[0] % 2 or size[1] % 2 or not (0 < size[0] <= width and 0 < size[1] <= height)
+        ):
+            raise ValueError(f"output size must be even and at most {width}x{height}, got {size}")
         self.width, self.height = width, height
-        self._pad = (height % 2, width % 2)  # rows, columns added at the bottom / right
+        self._size = None if size == (width, height) else size
+        self._pad = (height % 2, width % 2) if self._size is None else (0, 0)  # rows, columns added
         self._temp = self.path.with_name(f".{self.path.stem}.partial.mp4")
         self._time_base, self._pts, self._durations = _frame_timing(fps, timestamps)
         self._start = start
@@ -122,7 +133,8 @@ class VideoWriter:
             ) from None
         try:
             self._video = self._container.add_stream("libx264", rate=fps)
-            self._video.width, self._video.height = width + self._pad[1], height + self._pad[0]
+            encoded = self._size or (width + self._pad[1], height + self._pad[0])
+            self._video.width, self._video.height = encoded
             self._video.pix_fmt = "yuv420p"
             self._video.codec_context.time_base = self._time_base
             options = {"crf": str(crf), "preset": preset}
@@ -143,12 +155,21 @@ class VideoWriter:
 
     @classmethod
     def for_frames_of(
-        cls, reader: VideoReader, path: str | Path, *, planar: bool, **options: Any
+        cls,
+        reader: VideoReader,
+        path: str | Path,
+        *,
+        planar: bool,
+        output: OutputFormat | None = None,
+        **options: Any,
     ) -> VideoWriter:
         """A writer for `reader`'s frames: its size, rate and timestamps, and for `planar` frames
-        (the decoder's planes) its YUV matrix, so they are encoded as they are; `options` as above."""
+        (the decoder's planes) its YUV matrix, so they are encoded as they are; `output`: the file's
+        quality and height the user chose (its CRF and scaled size); `options` as above."""
         info = reader.info
         colorspace = info.yuv420.colorspace if planar and info.yuv420 is not None else BT709
+        if output is not None:
+            options = {"crf": output.crf, "size": output.size_for(info.width, info.height), **options}
         return cls(
             path,
             info.width,
@@ -179,18 +200,23 @@ class VideoWriter:
             raise MediaError(f"{self.path}: writing failed ({_reason(error)}); check disk space") from None
 
     def _planes(self, frame: np.ndarray | Yuv420Frame) -> np.ndarray:
-        """The frame as an I420 array in the output's colour (padded to even sides)."""
+        """The frame as an I420 array in the output's colour (scaled to `size`, or padded to even
+        sides)."""
         if isinstance(frame, Yuv420Frame):
             if (frame.height, frame.width) != (self.height, self.width):
                 raise ValueError(
                     f"frame must be {self.width}x{self.height}, got {frame.width}x{frame.height}"
                 )
+            if self._size is not None:  # scaled before the colour mapping: fewer pixels to map
+                frame = _scaled(frame, self._size)
             return frame.to_colour(self.colour).data
         if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
             raise ValueError(
                 f"frame must be {self.height}x{self.width}x3 uint8, got {frame.shape} {frame.dtype}"
             )
-        if any(self._pad):
+        if self._size is not None:
+            frame = cv2.resize(frame, self._size, interpolation=cv2.INTER_AREA)
+        elif any(self._pad):
             frame = cv2.copyMakeBorder(frame, 0, self._pad[0], 0, self._pad[1], cv2.BORDER_REPLICATE)
         return colour.bgr_to_i420(
             np.ascontiguousarray(frame), self.colour.colorspace, self.colour.color_range
@@ -248,6 +274,19 @@ class VideoWriter:
             if self._durations is not None and packet.pts is not None:
                 packet.duration = self._durations.get(packet.pts, packet.duration)
             self._container.mux(packet)
+
+
+def _scaled(frame: Yuv420Frame, size: tuple[int, int]) -> Yuv420Frame:
+    """`frame` scaled down to `size` = (width, height), even: each plane with the area filter."""
+    width, height = size
+    cb, cr = frame.chroma
+    half = (width // 2, height // 2)
+    return Yuv420Frame.from_planes(
+        cv2.resize(frame.y, size, interpolation=cv2.INTER_AREA),
+        cv2.resize(cb, half, interpolation=cv2.INTER_AREA),
+        cv2.resize(cr, half, interpolation=cv2.INTER_AREA),
+        frame.colour,
+    )
 
 
 def _frame_timing(

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from smartfocus.focus.timeline import FocusState, FocusTimeline
+from smartfocus.media.output import OutputFormat
 from smartfocus.media.reader import VideoReader
 from smartfocus.media.reader import open_video as open_reader
 from smartfocus.media.segments import SegmentJoiner
@@ -116,6 +117,7 @@ class ChunkJob:
     refine: bool
     mattes: bool  # also export the chunk's mattes
     workers: int  # compositing threads inside the chunk
+    output_format: OutputFormat  # every segment encoded alike, so they join
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,9 @@ def render_chunk(job: ChunkJob) -> ChunkOutput:
             stream = FocusStream(
                 job.states, job.lens, job.refine, Path(folder) if job.mattes else None, job.workers
             )
-            writer = VideoWriter.for_frames_of(reader, path, planar=planar, start=chunk.start)
+            writer = VideoWriter.for_frames_of(
+                reader, path, planar=planar, output=job.output_format, start=chunk.start
+            )
             frames = read_ahead(source, READ_AHEAD)
             composited = read_ahead(stream(frames, stabilizer), READ_AHEAD)
             with writer, contextlib.closing(frames), contextlib.closing(composited):
@@ -166,12 +170,15 @@ def chunked_render_steps(
     refine: bool = True,
     matte_dir: Path | None = None,
     workers: int = 1,
+    output_format: OutputFormat | None = None,
 ) -> Steps[Path]:
     """`render.job.render_steps` with the frames rendered in chunks by `runner`: the same outputs
     (see the module docstring for how exactly), yielding (frames joined, total) after each chunk.
     Closing the steps cancels the chunks still running; nothing is left at `output` or `matte_dir`.
     """
     info = reader.info
+    output_format = output_format or OutputFormat()
+    output_format.size_for(info.width, info.height)  # a height above the source fails before any chunk
     chunks = plan_chunks(timeline, reader.keyframes(), runner.chunk_frames(len(reader)))
     audio = info.path if info.has_audio and not info.is_image_sequence else None
     sequence_fps = float(info.fps) if info.is_image_sequence else None
@@ -187,6 +194,7 @@ def chunked_render_steps(
                 refine,
                 matte_tmp is not None,
                 workers,
+                output_format,
             )
             for chunk in chunks
         )  # packed as the runner takes them, so only the chunks in flight are held

@@ -20,6 +20,7 @@ import numpy as np
 
 from smartfocus.errors import MediaError
 from smartfocus.focus.timeline import FocusState, FocusTimeline
+from smartfocus.media.output import OutputFormat
 from smartfocus.media.reader import VideoReader
 from smartfocus.media.transcode import Frame, transcode_steps
 from smartfocus.media.yuv import Yuv420Frame
@@ -61,6 +62,7 @@ class RenderOptions(TypedDict, total=False):
     matte_dir: Path | None
     workers: int | None
     compositor: TorchCompositor | None
+    output_format: OutputFormat | None
 
 
 def render_steps(
@@ -73,25 +75,27 @@ def render_steps(
     matte_dir: Path | None = None,
     workers: int | None = None,
     compositor: TorchCompositor | None = None,
+    output_format: OutputFormat | None = None,
 ) -> Steps[Path]:
     """Write `output` (H.264 with the source's audio and timing) and, with `matte_dir`, one 8-bit PNG
     matte per frame (`00000.png`, 255 = subject). Without a timeline the video is only transcoded.
 
     `workers`: frames composited at once (default `default_workers()`); the output is the same for
     any number. `compositor`: the torch backend to composite with (`torch_backend.pick_compositor`);
-    None for the OpenCV one.
+    None for the OpenCV one. `output_format`: the video's quality and height (default: standard,
+    the source's size); the mattes keep the source's size whatever the video's.
 
     Yields (frames written, total). Outputs appear only when complete: the video through the
     writer's temp file, the mattes in a temp folder renamed at the end; closing the steps early
     leaves neither.
     """
     if timeline is None:
-        return (yield from transcode_steps(reader, output))
+        return (yield from transcode_steps(reader, output, output_format=output_format))
     with matte_folder(matte_dir) as matte_tmp:
         planar = reader.info.yuv420 is not None  # the render works on planes wherever it can
         compositor = compositor if planar else None  # frames of odd sizes come as BGR: OpenCV's
         stream = FocusStream(timeline, lens, refine, matte_tmp, workers or default_workers(), compositor)
-        yield from transcode_steps(reader, output, stream=stream, yuv=planar)
+        yield from transcode_steps(reader, output, stream=stream, yuv=planar, output_format=output_format)
     return output
 
 

@@ -21,6 +21,7 @@ import time
 import zipfile
 from collections import Counter
 from pathlib import Path
+from typing import Unpack
 
 from smartfocus.errors import SmartfocusError
 from smartfocus.focus.plan import FocusPlan
@@ -30,7 +31,7 @@ from smartfocus.server.errors import public_message, storage_fault
 from smartfocus.server.previews import Previews, mask_url, open_session
 from smartfocus.server.settings import Settings
 from smartfocus.server.store import JobRecord, Store
-from smartfocus.session import FocusSession
+from smartfocus.session import FocusSession, RenderOptions
 from smartfocus.vision.model import SharedModel
 
 log = logging.getLogger(__name__)
@@ -47,13 +48,13 @@ class _Shutdown(Exception):
 
 
 def _with_zipped_mattes(
-    session: FocusSession, output: Path, plan: FocusPlan, blur: float, archive: Path
+    session: FocusSession, output: Path, plan: FocusPlan, archive: Path, **options: Unpack[RenderOptions]
 ) -> Steps[Path]:
     """A render that also exports its mattes, as one zip (`00000.png`, ...: 255 = subject) to
     download beside the video; the PNGs' folder is removed, the zip appears only when complete."""
     folder = output.with_suffix(".mattes")
     try:
-        rendered = yield from session.render_steps(output, plan, blur=blur, matte_dir=folder)
+        rendered = yield from session.render_steps(output, plan, matte_dir=folder, **options)
         partial = archive.with_name(f".{archive.name}.partial")
         with zipfile.ZipFile(partial, "w", zipfile.ZIP_STORED) as bundle:  # PNGs are compressed already
             for png in sorted(folder.glob("*.png")):
@@ -262,10 +263,14 @@ class JobRunner:
             return session.timeline_steps(job.plan)
         assert job.output is not None and job.plan is not None
         job.output.parent.mkdir(parents=True, exist_ok=True)
-        blur = self.settings.default_blur if job.blur is None else job.blur
+        options: RenderOptions = {
+            "blur": self.settings.default_blur if job.blur is None else job.blur,
+            "output_quality": job.output_quality,
+            "output_height": job.output_height,
+        }
         if job.mattes_zip is None:
-            return session.render_steps(job.output, job.plan, blur=blur)
-        return _with_zipped_mattes(session, job.output, job.plan, blur, job.mattes_zip)
+            return session.render_steps(job.output, job.plan, **options)
+        return _with_zipped_mattes(session, job.output, job.plan, job.mattes_zip, **options)
 
     def _apply_plan(self, job: JobRecord) -> None:
         """A plan job's plan becomes the video's, if no other edit changed the keyframes first (that

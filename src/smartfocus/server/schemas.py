@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from smartfocus.focus.plan import MAX_KEYFRAMES, FocusPlan, Keyframe
+from smartfocus.media.output import MAX_OUTPUT_HEIGHT, MIN_OUTPUT_HEIGHT, OutputQuality
 from smartfocus.server.store import JobRecord, VideoRecord
 from smartfocus.session import SelectMode
 
@@ -136,7 +137,20 @@ class SelectResponse(BaseModel):
 class RenderRequest(BaseModel):
     video_id: str
     blur: float | None = Field(None, ge=0, le=1, description="default: the plan's blur")
-    mattes: bool = Field(False, description="also export the subject matte of every frame (a zip of PNGs)")
+    mattes: bool = Field(
+        False, description="also export the subject matte of every frame (a zip of PNGs, at the video's size)"
+    )
+    output_quality: OutputQuality = Field(
+        "standard",
+        description="the mp4's quality: high (a bigger file), standard, or small (about 0.4x the size)",
+    )
+    output_height: int | None = Field(
+        None,
+        ge=MIN_OUTPUT_HEIGHT,
+        le=MAX_OUTPUT_HEIGHT,
+        multiple_of=2,
+        description="scale the mp4 down to this height, aspect kept (at most the video's); default its own",
+    )
 
 
 JobStateName = Literal["queued", "running", "done", "failed", "cancelled"]
@@ -162,6 +176,8 @@ class Job(BaseModel):
     selection: Subject | None = Field(
         None, description="a finished select job's pick (what POST /select answers at once)"
     )
+    output_quality: OutputQuality | None = Field(None, description="a render's, as asked for")
+    output_height: int | None = Field(None, description="a render's, as asked for (null: the video's)")
 
     @classmethod
     def of(cls, job: JobRecord) -> Job:
@@ -183,6 +199,8 @@ class Job(BaseModel):
             else None,
             eta_s=_eta(job),
             selection=Subject(**job.result) if job.kind == "select" and job.result else None,
+            output_quality=job.output_quality if job.kind == "render" else None,
+            output_height=job.output_height if job.kind == "render" else None,
         )
 
 

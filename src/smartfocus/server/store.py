@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from smartfocus.focus.plan import FocusPlan
+from smartfocus.media.output import OutputQuality
 
 JobKind = Literal["analyse", "preview", "render", "plan", "select"]  # preview: the seek-friendly copy
 # (media.proxy); select: a click whose subject is followed through the clip first
@@ -47,6 +48,8 @@ _ADDED_COLUMNS = (
     ("jobs", "mattes", "INTEGER NOT NULL DEFAULT 0"),
     ("jobs", "click", "TEXT"),
     ("jobs", "result", "TEXT"),
+    ("jobs", "output_quality", "TEXT NOT NULL DEFAULT 'standard'"),
+    ("jobs", "output_height", "INTEGER"),
 )
 
 
@@ -92,6 +95,8 @@ class JobRecord:
     mattes: bool  # a render's: it also exports its mattes (`mattes_zip`)
     click: dict[str, Any] | None  # a select job's click: frame, x, y, mode
     result: dict[str, Any] | None  # a finished select job's pick: label, track_id, frame, mask
+    output_quality: OutputQuality  # a render's file: its quality and height (None: the source's)
+    output_height: int | None
 
     @property
     def mattes_zip(self) -> Path | None:
@@ -230,13 +235,15 @@ class Store:
         base_plan: FocusPlan | None = None,
         mattes: bool = False,
         click: dict[str, Any] | None = None,
+        output_quality: OutputQuality = "standard",
+        output_height: int | None = None,
     ) -> JobRecord:
         """A queued job; a render's file will be `output_dir/<job id>.mp4`."""
         job_id, now = new_id(), time.time()
         output = output_dir / f"{job_id}.mp4" if output_dir else None
         self._run(
             "INSERT INTO jobs (id, video_id, session, kind, state, plan, blur, output, created, updated, base_plan,"
-            " mattes, click) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " mattes, click, output_quality, output_height) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 job_id,
                 video.id,
@@ -251,6 +258,8 @@ class Store:
                 base_plan.to_json() if base_plan else None,
                 int(mattes),
                 json.dumps(click) if click is not None else None,
+                output_quality,
+                output_height,
             ),
         )
         return self.job(job_id)  # type: ignore[return-value]
@@ -321,4 +330,6 @@ def _job(row: sqlite3.Row) -> JobRecord:
         mattes=bool(row["mattes"]),
         click=json.loads(row["click"]) if row["click"] else None,
         result=json.loads(row["result"]) if row["result"] else None,
+        output_quality=row["output_quality"],
+        output_height=row["output_height"],
     )

@@ -20,6 +20,7 @@ const el = {
   renderProgress: $("render-progress"), renderText: $("render-text"), renderPercent: $("render-percent"),
   renderFill: $("render-fill"), cancelRender: $("cancel-render"), download: $("download"), toast: $("toast"),
   work: $("work"), workText: $("work-text"), workFill: $("work-fill"), workCancel: $("work-cancel"),
+  outputQuality: $("output-quality"), outputHeight: $("output-height"),
 };
 
 const state = {
@@ -93,6 +94,7 @@ async function openVideo(videoId, frame = 0) {
   updateHistory();
   trackAnalysis(video.analysis); // first: whether frames can be shown focused (and strips drawn)
   trackPreview(video.preview);
+  fillOutputHeights();
   renderPlan();
   await show(frame);
   if (video.render) trackRender(video.render);
@@ -792,9 +794,31 @@ el.blur.addEventListener("change", () => edit(async () => {
 
 // ---------- render and download ----------
 
+const OUTPUT_HEIGHTS = [2160, 1440, 1080, 720, 480, 360]; // the server takes any even height from 64
+
+/** The Size choices for the video open now: its own size, then the usual heights below it (the
+ * server only scales down), keeping the choice where it still fits. */
+function fillOutputHeights() {
+  const info = state.info;
+  const select = el.outputHeight;
+  if (!info || select.dataset.video === state.videoId) return;
+  const kept = select.value;
+  select.replaceChildren(new Option(`Original ${info.width}×${info.height}`, ""));
+  for (const height of OUTPUT_HEIGHTS.filter((h) => h < info.height)) {
+    select.append(new Option(`${height}p`, String(height)));
+  }
+  select.value = [...select.options].some((option) => option.value === kept) ? kept : "";
+  select.dataset.video = state.videoId;
+}
+
 el.render.addEventListener("click", async () => {
   try {
-    const body = { video_id: state.videoId, mattes: el.exportMattes.checked };
+    const body = {
+      video_id: state.videoId,
+      mattes: el.exportMattes.checked,
+      output_quality: el.outputQuality.value,
+      output_height: el.outputHeight.value ? Number(el.outputHeight.value) : null,
+    };
     trackRender(await api("/render", { method: "POST", body }));
   } catch (error) {
     toast(error.message);

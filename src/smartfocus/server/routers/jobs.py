@@ -9,6 +9,7 @@ from typing import Literal
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse
 
+from smartfocus.media.output import OutputFormat
 from smartfocus.server.deps import SESSION_COOKIE, ServicesDep, SessionDep, owned_job, owned_video
 from smartfocus.server.errors import ApiError, not_found
 from smartfocus.server.schemas import ErrorBody, Job, RenderRequest
@@ -22,6 +23,8 @@ WS_POLL_S = 0.1
 def render(body: RenderRequest, services: ServicesDep, session: SessionDep) -> Job:
     """Render the video with its current plan (frozen now: later edits don't change this render)."""
     video = owned_video(services.store, body.video_id, session)
+    output = OutputFormat(body.output_quality, body.output_height)
+    output.size_for(video.info["width"], video.info["height"])  # above the video: a 422 now, not a failed job
     job = services.store.add_job(
         video,
         "render",
@@ -29,6 +32,8 @@ def render(body: RenderRequest, services: ServicesDep, session: SessionDep) -> J
         blur=video.blur if body.blur is None else body.blur,
         output_dir=services.settings.videos_dir / video.id / "renders",
         mattes=body.mattes,
+        output_quality=body.output_quality,
+        output_height=body.output_height,
     )
     services.jobs.submit(job)
     return Job.of(job)
