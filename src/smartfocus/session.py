@@ -523,12 +523,23 @@ class FocusSession:
         return self.timeline(plan).state(index)
 
     def frame(
-        self, plan: FocusPlan, index: int, *, blur: float = DEFAULT_BLUR, refine: bool = True
+        self,
+        plan: FocusPlan,
+        index: int,
+        *,
+        blur: float = DEFAULT_BLUR,
+        refine: bool = True,
+        width: int | None = None,
     ) -> np.ndarray:
         """Frame `index` (BGR) with `plan`'s look: what the render writes there, without the
         temporal smoothing a frame on its own has nothing to smooth against (a preview, a window);
-        from the preview copy when the session has one (`use_preview_copy`)."""
+        from the preview copy when the session has one (`use_preview_copy`). With `width` (below
+        the video's), scaled down to it first and composited there: the same look (the lens is a
+        share of the frame), at a fraction of the cost, for playback on a slow machine."""
         image = self.preview(index)
+        if width is not None and width < image.shape[1]:
+            height = max(2, round(image.shape[0] * width / image.shape[1] / 2) * 2)
+            image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
         timeline = self.timeline(plan) if plan.keyframes else None
         if timeline is None:
             return image

@@ -121,6 +121,13 @@ def test_full_flow_upload_select_preview_render_download(
     her = cv2.erode(cv2.resize(mask, (1280, 720)), np.ones((15, 15), np.uint8)) > 127
     assert changed[~her].mean() > 0.05  # the background is blurred...
     assert changed[her].mean() < 0.02  # ...she is not
+    # the playback preview: the same look at 640 px (the lens is a share of the frame)
+    params = {"video_id": video_id, "index": 0, "focused": 1, "width": 640}
+    small = decode(client.get("/frame", params=params).content)
+    assert small.shape == (360, 640, 3)
+    shrunk = cv2.resize(focused, (640, 360), interpolation=cv2.INTER_AREA)
+    assert np.abs(small.astype(int) - shrunk.astype(int)).mean() < 4
+    assert client.get("/frame", params={**params, "width": 10}).status_code == 422
 
     render = client.post("/render", json={"video_id": video_id})
     assert render.status_code == 202, render.text

@@ -333,10 +333,19 @@ def test_upload_focus_keyframe_render_download(
     page.screenshot(path=SHOTS / "07_mask_view.png")
     page.uncheck("#show-mask")
     # space plays (also while a button has the keyboard focus, without pressing it)
+    page.keyboard.press("Home")
+    page.wait_for_function("document.getElementById('view').dataset.frame === '0'")
     page.focus("#mode-add")
     page.keyboard.press("Space")
-    page.wait_for_function("Number(document.getElementById('view').dataset.frame) > 3", timeout=60_000)
+    # playing, the focused preview comes at 640 px (said on the picture); paused, at full size again
+    page.wait_for_function(
+        "Number(document.getElementById('view').dataset.frame) > 3"
+        " && document.getElementById('view').dataset.url.includes('&width=640')",
+        timeout=60_000,
+    )
+    assert "640×360" in page.inner_text("#badge")
     page.keyboard.press("Space")
+    page.wait_for_function("!document.getElementById('view').dataset.url.includes('width=')")
     assert page.get_attribute("#mode-focus", "aria-checked") == "true"  # the focused button was not pressed
     # "New video" goes back to the start, where this session's videos are listed; one click reopens it
     page.click("#new-video")

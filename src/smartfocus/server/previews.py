@@ -68,10 +68,13 @@ class Previews:
                 copy.unlink(missing_ok=True)
         return session
 
-    def frame_jpeg(self, record: VideoRecord, index: int, *, focused: bool, blur: float) -> bytes:
-        """Frame `index` as JPEG: as shot, or with the video's plan applied (needs its analysis)."""
+    def frame_jpeg(
+        self, record: VideoRecord, index: int, *, focused: bool, blur: float, width: int | None = None
+    ) -> bytes:
+        """Frame `index` as JPEG: as shot, or with the video's plan applied (needs its analysis);
+        `width`: scaled down to it (a playback preview)."""
         plan = record.plan if focused else FocusPlan()
-        return jpeg(self.session(record).frame(plan, index, blur=blur))
+        return jpeg(self.session(record).frame(plan, index, blur=blur, width=width))
 
     def select(self, record: VideoRecord, frame: int, x: float, y: float, mode: SelectMode) -> Selection:
         return self.session(record).select(record.plan, frame, x, y, mode)

@@ -52,11 +52,20 @@ function focusedView() {
   return state.analysed && el.showFocus.checked && !state.before && state.plan && state.plan.keyframes.length > 0;
 }
 
+// Playing, the focused preview comes at this width: a focused 720p frame costs the server ~40 ms on
+// two cores (past a 30 fps clip's 33 ms), one at 640 px a quarter of that (bench/page.py measures it).
+const PLAYBACK_WIDTH = 640;
+
+function playbackWidth() {
+  return state.playing && focusedView() && state.info.width > PLAYBACK_WIDTH ? PLAYBACK_WIDTH : null;
+}
+
 function frameUrl(index) {
   const base = `/frame?video_id=${state.videoId}&index=${index}`;
   if (!focusedView()) return base;
   const blur = state.previewBlur === null ? "" : `&blur=${state.previewBlur}`;
-  return `${base}&focused=1&v=${state.plan.version}${blur}`;
+  const width = playbackWidth() ? `&width=${PLAYBACK_WIDTH}` : "";
+  return `${base}&focused=1&v=${state.plan.version}${blur}${width}`;
 }
 
 /** The source pixel under a pointer event, whatever the canvas' CSS size and the devicePixelRatio. */
@@ -263,30 +272,42 @@ function play() {
   state.playing = true;
   el.play.classList.add("playing");
   el.play.setAttribute("aria-label", "Pause");
+  if (playbackWidth()) {
+    const height = Math.round((state.info.height * PLAYBACK_WIDTH) / state.info.width / 2) * 2;
+    badge(`Playing a ${PLAYBACK_WIDTH}×${height} focus preview; pause for full size`, { sticky: true });
+  }
   loop();
 }
 
 function pause() {
+  if (!state.playing) return;
   state.playing = false;
   el.play.classList.remove("playing");
   el.play.setAttribute("aria-label", "Play");
   if (state.videoId) history.replaceState(null, "", `#v=${state.videoId}&f=${state.frame}`);
+  if (state.shown !== frameUrl(state.frame)) {  // the playback preview: the frame at full size
+    el.badge.hidden = true;
+    show(state.frame);
+  }
 }
 
-/** Play as fast as frames arrive, never faster than the video's frame rate; prefetch ahead. */
+/** Play on the clip's clock: each frame when it is due, prefetched ahead; a frame that cannot
+ * arrive in time is skipped (real time at fewer frames, never slow motion). */
 async function loop() {
   const interval = 1000 / state.info.fps;
-  let due = performance.now();
+  const start = performance.now();
+  const first = state.frame;
+  const due = (index) => start + (index - first) * interval;
   while (state.playing) {
-    const next = state.frame + 1;
+    const clock = first + Math.floor((performance.now() - start) / interval);  // the frame due now
+    const next = Math.max(state.frame + 1, clock);
     if (next >= state.info.frame_count) { pause(); break; }
     frames.prefetch(Array.from({ length: 8 }, (_, k) => next + k).filter((i) => i < state.info.frame_count).map(frameUrl));
     await frames.get(frameUrl(next)).catch(() => null);
-    const wait = due - performance.now();
+    const wait = due(next) - performance.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     if (!state.playing) break;
     await show(next);
-    due = Math.max(due + interval, performance.now());
   }
 }
 

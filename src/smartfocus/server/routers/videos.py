@@ -130,8 +130,13 @@ def get_frame(
     index: Annotated[int, Query(ge=0)],
     focused: bool = False,
     blur: Annotated[float | None, Query(ge=0, le=1)] = None,
+    width: Annotated[
+        int | None,
+        Query(ge=64, le=8192, description="scale down to this width (aspect kept): a cheaper preview"),
+    ] = None,
 ) -> Response:
-    """Frame `index` as JPEG; with `focused=1`, as the render would show it with the current plan."""
+    """Frame `index` as JPEG; with `focused=1`, as the render would show it with the current plan;
+    with `width`, smaller (the page plays a focused preview at 640 px where full size is too slow)."""
     video = owned_video(services.store, video_id, session)
     frames = video.info["frame_count"]
     if index >= frames:
@@ -139,7 +144,7 @@ def get_frame(
     if focused:
         analysed(services.store, video)
     jpeg = services.previews.frame_jpeg(
-        video, index, focused=focused, blur=video.blur if blur is None else blur
+        video, index, focused=focused, blur=video.blur if blur is None else blur, width=width
     )
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
