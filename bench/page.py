@@ -24,6 +24,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 import httpx
 
@@ -227,8 +228,10 @@ def report_playback(recorded: dict[str, Any], focused: bool, fps: float) -> None
     rate, distinct, seconds = shown_fps(recorded)
     gaps = [(b[0] - a[0]) for a, b in zip(recorded["drawn"], recorded["drawn"][1:], strict=False)]
     late = sum(gap > 1000 / fps * 1.5 for gap in gaps)
+    widths = {parse_qs(urlparse(f["url"]).query).get("width", ["full"])[0] for f in recorded["fetches"]}
     print(
-        f"page playback, {'focused' if focused else 'plain'} preview: {rate:.1f} frames/s shown "
+        f"page playback, {'focused' if focused else 'plain'} preview at {'/'.join(sorted(widths))} px wide: "
+        f"{rate:.1f} frames/s shown "
         f"= {rate / fps:.2f}x the clip's {fps:.2f} ({distinct} distinct frames drawn in {seconds:.1f} s; "
         f"gap between draws {percentiles(gaps)} ms, {late} gaps over 1.5 frame intervals)"
     )

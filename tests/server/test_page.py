@@ -45,6 +45,20 @@ def click_source(page: Any, x: float, y: float, **options: Any) -> None:
     )
 
 
+# every message the page's toast shows (errors the user would see), recorded from the page's start
+RECORD_TOASTS = """document.addEventListener("DOMContentLoaded", () => {
+  window.__toasts = [];
+  const toast = document.getElementById("toast");
+  new MutationObserver(() => { if (!toast.hidden) window.__toasts.push(toast.textContent); })
+    .observe(toast, { attributes: true, childList: true, characterData: true, subtree: true });
+});"""
+
+
+def toasts(page: Any) -> list[str]:
+    """What the page's toast said since the page (re)loaded: errors shown to the user."""
+    return page.evaluate("window.__toasts")
+
+
 def canvas_pixels(page: Any) -> list[int]:
     """A coarse sample of what the canvas shows (right third: background)."""
     return page.evaluate(
@@ -99,6 +113,7 @@ def test_upload_focus_keyframe_render_download(
     # a high-DPI screen and a canvas shown smaller than its 1280x720 pixels: clicks must still land right
     context = browser.new_context(viewport={"width": 1120, "height": 760}, device_scale_factor=2)
     page = context.new_page()
+    page.add_init_script(RECORD_TOASTS)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(live_server.url)
@@ -237,6 +252,7 @@ def test_upload_focus_keyframe_render_download(
         data={"video_id": video_id, "frame": 0, "x": EXCLUDED[0], "y": EXCLUDED[1], "mode": "exclude"},
     )
     assert answer.ok, answer.text()
+    assert toasts(page) == [], toasts(page)
     page.reload()
     page.wait_for_function("document.querySelectorAll('#timeline .marker').length === 2")
     with page.expect_response(lambda r: r.url.endswith("/plan") and r.request.method == "PUT") as put:
@@ -302,6 +318,7 @@ def test_upload_focus_keyframe_render_download(
     assert page.evaluate("location.hash").endswith("&f=30")  # the frame is in the URL
 
     # a reload picks the same video, plan and frame up again (in the URL hash; state on the server)
+    assert toasts(page) == [], toasts(page)
     page.reload()
     page.wait_for_function("document.getElementById('view').dataset.frame === '30'")
     page.wait_for_function("document.querySelectorAll('#timeline .marker').length === 2")
@@ -340,7 +357,7 @@ def test_upload_focus_keyframe_render_download(
     # playing, the focused preview comes at 640 px (said on the picture); paused, at full size again
     page.wait_for_function(
         "Number(document.getElementById('view').dataset.frame) > 3"
-        " && document.getElementById('view').dataset.url.includes('&width=640')",
+        " && document.getElementById('view').dataset.url.includes('&width=640&focused=1')",
         timeout=60_000,
     )
     assert "640×360" in page.inner_text("#badge")
@@ -356,6 +373,7 @@ def test_upload_focus_keyframe_render_download(
     page.wait_for_selector("#editor:not([hidden])")
     page.wait_for_function("document.querySelectorAll('#timeline .marker').length === 2")
     assert not errors, errors
+    assert toasts(page) == [], toasts(page)
     assert page.request.get(f"{live_server.url}/favicon.ico").ok
     context.close()
 
@@ -366,16 +384,18 @@ def test_export_quality_and_size_are_sent_with_the_render(
     """Without a plan the render is a plain transcode, at the quality and size the Export lists say;
     the Size list offers the video's own size and the usual heights below it."""
     page = browser.new_page()
+    page.add_init_script(RECORD_TOASTS)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(live_server.url)
     page.set_input_files("#file-input", str(short_clip))
     page.wait_for_selector("#analysis-group.done", timeout=120_000)  # from the cache after the test above
-    assert page.locator("#output-height option").all_text_contents() == ["Original 1280×720", "480p", "360p"]
+    assert page.locator("#output-height option").all_text_contents() == ["720p (original)", "480p", "360p"]
     page.select_option("#output-height", "360")
     page.select_option("#output-quality", "small")
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SHOTS / "06_export_options.png")
+    assert toasts(page) == [], toasts(page)  # (once: a frame drawn after its cache was cleared)
     page.click("#render")
     page.wait_for_selector("#download:not([hidden])", timeout=120_000)
     with page.expect_download() as download:

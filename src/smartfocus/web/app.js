@@ -52,20 +52,21 @@ function focusedView() {
   return state.analysed && el.showFocus.checked && !state.before && state.plan && state.plan.keyframes.length > 0;
 }
 
-// Playing, the focused preview comes at this width: a focused 720p frame costs the server ~40 ms on
-// two cores (past a 30 fps clip's 33 ms), one at 640 px a quarter of that (bench/page.py measures it).
+// Playing, frames come at this width: a focused 720p frame costs the server ~40 ms on two cores
+// (past a 30 fps clip's 33 ms), one at 640 px a quarter of that (bench/page.py measures it); plain
+// frames get cheaper to encode and send too.
 const PLAYBACK_WIDTH = 640;
 
 function playbackWidth() {
-  return state.playing && focusedView() && state.info.width > PLAYBACK_WIDTH ? PLAYBACK_WIDTH : null;
+  return state.playing && state.info.width > PLAYBACK_WIDTH ? PLAYBACK_WIDTH : null;
 }
 
 function frameUrl(index) {
-  const base = `/frame?video_id=${state.videoId}&index=${index}`;
+  const width = playbackWidth() ? `&width=${PLAYBACK_WIDTH}` : "";
+  const base = `/frame?video_id=${state.videoId}&index=${index}${width}`;
   if (!focusedView()) return base;
   const blur = state.previewBlur === null ? "" : `&blur=${state.previewBlur}`;
-  const width = playbackWidth() ? `&width=${PLAYBACK_WIDTH}` : "";
-  return `${base}&focused=1&v=${state.plan.version}${blur}${width}`;
+  return `${base}&focused=1&v=${state.plan.version}${blur}`;
 }
 
 /** The source pixel under a pointer event, whatever the canvas' CSS size and the devicePixelRatio. */
@@ -224,7 +225,9 @@ async function show(index) {
   updateClock();
   const url = frameUrl(index);
   const loading = setTimeout(() => el.stage.classList.add("loading"), 150);  // the old frame stays meanwhile
-  const bitmap = await frames.get(url).catch((error) => { toast(error.message); return null; });
+  const fetchFrame = () => frames.get(url).catch((error) => { toast(error.message); return null; });
+  let bitmap = await fetchFrame();
+  if (bitmap && !bitmap.width) bitmap = await fetchFrame();  // closed by a cache clear meanwhile
   clearTimeout(loading);
   if (state.frame === index) el.stage.classList.remove("loading");
   if (bitmap && state.frame === index && frameUrl(index) === url) {
@@ -274,7 +277,7 @@ function play() {
   el.play.setAttribute("aria-label", "Pause");
   if (playbackWidth()) {
     const height = Math.round((state.info.height * PLAYBACK_WIDTH) / state.info.width / 2) * 2;
-    badge(`Playing a ${PLAYBACK_WIDTH}×${height} focus preview; pause for full size`, { sticky: true });
+    badge(`Playing a ${PLAYBACK_WIDTH}×${height} preview; pause for full size`, { sticky: true });
   }
   loop();
 }
@@ -824,7 +827,7 @@ function fillOutputHeights() {
   const select = el.outputHeight;
   if (!info || select.dataset.video === state.videoId) return;
   const kept = select.value;
-  select.replaceChildren(new Option(`Original ${info.width}×${info.height}`, ""));
+  select.replaceChildren(new Option(`${info.height}p (original)`, ""));
   for (const height of OUTPUT_HEIGHTS.filter((h) => h < info.height)) {
     select.append(new Option(`${height}p`, String(height)));
   }
