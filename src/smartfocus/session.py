@@ -144,7 +144,7 @@ class _FrameReaders:
         if reader is not None:
             return reader
         try:
-            return open_reader(self._path, fps=self._fps, single_frames=True)
+            return open_reader(self._path, fps=self._fps)
         except BaseException:
             self._give(None)  # the slot goes to the next waiting read, or back to the pool
             raise

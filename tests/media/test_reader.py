@@ -45,13 +45,13 @@ def _digest(frame: np.ndarray) -> str:
     return hashlib.sha1(frame.tobytes()).hexdigest()
 
 
-def _assert_random_equals_sequential(path: Path, *, single_frames: bool = False) -> None:
+def _assert_random_equals_sequential(path: Path) -> None:
     """Frames read in shuffled order, each followed by the next two, equal a straight decode."""
     with open_video(path) as reader:
         sequential = [_digest(frame) for _, frame in reader.frames()]
         order = _probe_indices(reader)
     random.Random(7).shuffle(order)
-    with open_video(path, single_frames=single_frames) as reader:
+    with open_video(path) as reader:
         for index in order:
             for following in range(index, min(index + 3, len(sequential))):
                 assert _digest(reader.read(following)) == sequential[following], f"{path.name}: {following}"
@@ -114,11 +114,6 @@ def test_sequential_reads_never_seek(dog_clip: Path) -> None:
         assert reader._source.seeks == seeks  # type: ignore[attr-defined]
         reader.read(200)  # a jump into the second GOP seeks once, to its keyframe
         assert reader._source.seeks == seeks + 1  # type: ignore[attr-defined]
-
-
-def test_single_frame_readers_decode_the_same_frames(dog_clip: Path) -> None:
-    """Slice threads only (previews' readers): the same pixels as the frame-threaded decode."""
-    _assert_random_equals_sequential(dog_clip, single_frames=True)
 
 
 def test_reach_says_how_far_a_read_decodes_on_without_seeking(dog_clip: Path) -> None:

@@ -194,18 +194,13 @@ def _to_yuv(frame: VideoFrame, yuv: YuvColour, reformatter: VideoReformatter) ->
     return Yuv420Frame.from_bgr(_to_bgr(frame, reformatter), yuv)
 
 
-def open_video(path: str | Path, *, fps: float | None = None, single_frames: bool = False) -> VideoReader:
+def open_video(path: str | Path, *, fps: float | None = None) -> VideoReader:
     """Open a video file (mp4, mov, mkv, webm, avi, ...) or a folder of jpg/png frames.
 
     Args:
         path: the file or folder.
         fps: frame rate of a frame folder (default 25, like ffmpeg); ignored for video files, which
             carry their own timing.
-        single_frames: for a reader that mostly reads frames one at a time here and there (previews):
-            slice threads only. Frame threads hold each frame back a thread's worth of packets, so a
-            read after a seek decodes frames past the one asked for; on the 720p preview copy a random
-            read took ~20% less, and three such readers side by side gave ~25% more frames/s. The
-            pixels are the same either way.
 
     Raises:
         MediaError: the path is missing, not a video, has no decodable frames, or is a folder without
@@ -216,7 +211,7 @@ def open_video(path: str | Path, *, fps: float | None = None, single_frames: boo
         return _open_sequence(path, fps)
     if not path.exists():
         raise MediaError(f"{path}: no such file or folder; check the path")
-    return _open_file(path, "SLICE" if single_frames else "AUTO")
+    return _open_file(path)
 
 
 # --- video files -------------------------------------------------------------------------------------
@@ -458,7 +453,7 @@ class _FileSource:
         return int(np.searchsorted(self._index.pts, pts, side="left"))
 
 
-def _open_file(path: Path, thread_type: str) -> VideoReader:
+def _open_file(path: Path) -> VideoReader:
     try:
         container = av.open(str(path), metadata_errors="ignore")
     except av.FFmpegError as error:
@@ -467,17 +462,17 @@ def _open_file(path: Path, thread_type: str) -> VideoReader:
             f"{path}: not a readable video ({reason}); check it is a complete mp4, mov, mkv, webm or avi"
         ) from None
     try:
-        return _reader_for_container(path, container, thread_type)
+        return _reader_for_container(path, container)
     except BaseException:
         container.close()
         raise
 
 
-def _reader_for_container(path: Path, container: InputContainer, thread_type: str) -> VideoReader:
+def _reader_for_container(path: Path, container: InputContainer) -> VideoReader:
     if not container.streams.video or container.format.name == "tty":
         raise MediaError(f"{path}: has no video stream; use an mp4, mov, mkv, webm or avi file")
     stream = container.streams.video[0]
-    stream.thread_type = thread_type  # frame and/or slice threads: output order and pixels are unchanged
+    stream.thread_type = "AUTO"  # frame + slice threads: output order and pixels are unchanged
     index = _index_packets(container, stream) or _index_by_decoding(path, container, stream)
     if len(index.pts) == 0:
         raise MediaError(f"{path}: no video frames found (truncated or damaged file?); re-export it")
