@@ -10,6 +10,7 @@ import pytest
 from smartfocus import FocusPlan, SharedModel, open_video
 from smartfocus.errors import SelectionError
 from smartfocus.focus.selection import mask_core
+from smartfocus.session import _FrameReaders
 from smartfocus.vision.analysis import Analysis
 
 SWING_CLICK = (481.0, 283.0)  # the girl on the swing, frame 0 of DAVIS `swing` (854x480, 60 frames)
@@ -158,6 +159,50 @@ def test_frames_are_read_while_a_long_pass_holds_the_session(swing: Path, model_
         assert not waiting
         reads = [future.result() for future in futures]
         assert all(np.array_equal(a, b) for a, b in zip(reads, [*expected, expected[0]], strict=True))
+
+
+def test_frame_readers_read_on_from_the_nearest_decoder(dog_clip: Path) -> None:
+    """A read takes the idle decoder that decodes on to its frame, not the last one given back."""
+    readers = _FrameReaders(dog_clip, None, 2)
+    try:
+        near, far = readers._take(100), readers._take(5)
+        near.read(100), far.read(5)
+        readers._give(near)
+        readers._give(far)
+        assert readers._take(101) is near
+        assert readers._take(6) is far
+    finally:
+        readers.close()
+
+
+def test_frame_readers_serve_waiting_reads_in_turn_and_wake_them_on_close(dog_clip: Path) -> None:
+    readers = _FrameReaders(dog_clip, None, 1)
+    only = readers._take(0)
+    got: list[tuple[str, object]] = []
+
+    def take(name: str, index: int) -> None:
+        try:
+            got.append((name, readers._take(index)))
+        except RuntimeError as error:  # closed while waiting
+            got.append((name, str(error)))
+
+    threads = []
+    for name, index in (("first", 10), ("second", 20), ("third", 30)):
+        threads.append(threading.Thread(target=take, args=(name, index)))
+        threads[-1].start()
+        while len(readers._waiting) < len(threads):  # queued in this order
+            threading.Event().wait(0.01)
+    readers._give(only)
+    threads[0].join(10)
+    assert got == [("first", only)]
+    readers._give(only)
+    threads[1].join(10)
+    assert got[1] == ("second", only)
+    readers.close()
+    threads[2].join(10)
+    assert got[2] == ("third", "the session is closed")
+    with pytest.raises(RuntimeError, match="closed"):
+        readers.read(0)
 
 
 def test_timeline_steps_report_each_keyframe_and_stop_when_closed(

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -86,57 +86,100 @@ TIMELINES_KEPT = 4  # plans resolved and kept warm: the page's current plan and 
 FRAME_READERS = 3  # decoders for single frames, so concurrent previews don't queue behind one
 
 
+class _Turn:
+    """A read waiting for a decoder of a busy pool: handed one (or the right to open one) in turn."""
+
+    def __init__(self) -> None:
+        self._handed = threading.Event()
+        self.reader: VideoReader | None = None  # None: open a decoder (a slot freed up)
+        self.closed = False
+
+    def hand(self, reader: VideoReader | None, *, closed: bool = False) -> None:
+        self.reader, self.closed = reader, closed
+        self._handed.set()
+
+    def wait(self) -> VideoReader | None:
+        self._handed.wait()
+        if self.closed:
+            raise RuntimeError("the session is closed")
+        return self.reader
+
+
 class _FrameReaders:
     """Decoders for single-frame reads (previews, thumbnails, clicks), beside the session's own
     reader, which long passes (analysis, following, renders) hold under the session's lock. Opened
-    on demand up to `size`; a read waits only while all of them are busy."""
+    on demand up to `size`; a read waits only while all of them are busy, and waiting reads are
+    served first come, first served (so none waits behind later ones: the p95 of a busy server).
+    A read takes the idle decoder that reaches its frame with the least decoding (playback reads
+    on where the last frame left off instead of seeking)."""
 
     def __init__(self, path: Path, fps: float | None, size: int) -> None:
         self._path, self._fps, self._size = path, fps, size
         self._idle: list[VideoReader] = []
+        self._waiting: deque[_Turn] = deque()
         self._opened = 0
         self._closed = False
-        self._ready = threading.Condition()
+        self._lock = threading.Lock()
 
     def read(self, index: int) -> np.ndarray:
-        reader = self._take()
+        reader = self._take(index)
         try:
             return reader.read(index)
         finally:
             self._give(reader)
 
-    def _take(self) -> VideoReader:
-        with self._ready:
-            while not self._idle and self._opened >= self._size and not self._closed:
-                self._ready.wait()
+    def _take(self, index: int) -> VideoReader:
+        with self._lock:
             if self._closed:
                 raise RuntimeError("the session is closed")
             if self._idle:
-                return self._idle.pop()
-            self._opened += 1
+                return self._idle.pop(_nearest(self._idle, index))
+            turn = None
+            if self._opened < self._size:
+                self._opened += 1
+            else:
+                turn = _Turn()
+                self._waiting.append(turn)
+        reader = turn.wait() if turn is not None else None
+        if reader is not None:
+            return reader
         try:
             return open_reader(self._path, fps=self._fps)
         except BaseException:
-            with self._ready:
-                self._opened -= 1
-                self._ready.notify()
+            self._give(None)  # the slot goes to the next waiting read, or back to the pool
             raise
 
-    def _give(self, reader: VideoReader) -> None:
-        with self._ready:
+    def _give(self, reader: VideoReader | None) -> None:
+        """Hand `reader` (None: its slot, a decoder that failed to open) to the first waiting read."""
+        with self._lock:
             if not self._closed:
-                self._idle.append(reader)
-                self._ready.notify()
+                if self._waiting:
+                    self._waiting.popleft().hand(reader)
+                elif reader is not None:
+                    self._idle.append(reader)
+                else:
+                    self._opened -= 1
                 return
-        reader.close()
+        if reader is not None:
+            reader.close()
 
     def close(self) -> None:
-        with self._ready:
+        with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []
-            self._ready.notify_all()
+            waiting, self._waiting = self._waiting, deque()
+        for turn in waiting:
+            turn.hand(None, closed=True)
         for reader in idle:
             reader.close()
+
+
+def _nearest(readers: list[VideoReader], index: int) -> int:
+    """Which of `readers` gets to frame `index` with the least decoding: one that decodes on to it
+    before any that seeks (the most recently used of those, last in the list)."""
+    reaches = [reader.reach(index) for reader in readers]
+    ahead = [(reach, -n) for n, reach in enumerate(reaches) if reach is not None]
+    return -min(ahead)[1] if ahead else len(readers) - 1
 
 
 @dataclass(frozen=True)

@@ -116,6 +116,17 @@ def test_sequential_reads_never_seek(dog_clip: Path) -> None:
         assert reader._source.seeks == seeks + 1  # type: ignore[attr-defined]
 
 
+def test_reach_says_how_far_a_read_decodes_on_without_seeking(dog_clip: Path) -> None:
+    with open_video(dog_clip) as reader:
+        reader.read(10)
+        assert (reader.reach(10), reader.reach(13)) == (0, 3)
+        assert reader.reach(5) is None  # behind: it would seek
+        assert reader.reach(260) is None  # the next GOP: it would seek to its keyframe
+        seeks = reader._source.seeks  # type: ignore[attr-defined]
+        reader.read(13)
+        assert reader._source.seeks == seeks  # type: ignore[attr-defined]
+
+
 def test_read_rejects_out_of_range(dog_clip: Path) -> None:
     with open_video(dog_clip) as reader, pytest.raises(IndexError, match="out of range"):
         reader.read(289)

@@ -65,6 +65,8 @@ class _FrameSource(Protocol):
 
     def keyframes(self) -> np.ndarray: ...
 
+    def reach(self, index: int) -> int | None: ...
+
     def close(self) -> None: ...
 
 
@@ -138,6 +140,12 @@ class VideoReader:
         """Sorted indices of the frames decoding can start on without decoding earlier ones (every
         frame of a folder): where a chunked render cuts, so no chunk decodes frames it does not use."""
         return self._source.keyframes()
+
+    def reach(self, index: int) -> int | None:
+        """How many frames reading `index` decodes from where the decoder is, without seeking (0
+        when it holds that frame); None when it would seek. A pool of readers gives a read the one
+        that gets there soonest."""
+        return self._source.reach(self._checked(index))
 
     def _checked(self, index: int) -> int:
         if not 0 <= index < self.info.frame_count:
@@ -355,11 +363,8 @@ class _FileSource:
         if self._decoded is not None and self._position == index:
             return self._frame
         key = self._keyframe_for(index)
-        start_frame = self._first_frame_at_or_after(self._index.key_pts[key]) if key >= 0 else 0
-        # Decoding on from where we are costs less than a seek when we are already in the target's GOP
-        # (or just before its keyframe): sequential reads never seek.
         target_pts = int(self._index.pts[index]) if self._index.from_packets else None
-        if self._decoded is not None and start_frame - 1 <= self._position < index:
+        if self._continues_to(index):
             self._skip_until = target_pts if target_pts not in self._sent else None
             frame = self._advance_to(index)
             if frame is not None:
@@ -387,6 +392,20 @@ class _FileSource:
                 return frame
         self._decoded = None
         return None
+
+    def reach(self, index: int) -> int | None:
+        if (self._last is not None and self._last[0] == index) or (
+            self._decoded is not None and self._position == index
+        ):
+            return 0
+        return index - self._position if self._continues_to(index) else None
+
+    def _continues_to(self, index: int) -> bool:
+        """Whether decoding on from where we are reaches `index` without a seek: it costs less when we
+        are already in the target's GOP (or just before its keyframe), so sequential reads never seek."""
+        key = self._keyframe_for(index)
+        start_frame = self._first_frame_at_or_after(self._index.key_pts[key]) if key >= 0 else 0
+        return self._decoded is not None and start_frame - 1 <= self._position < index
 
     def _advance_to(self, index: int) -> VideoFrame | None:
         """Decode forward to frame `index`; None when the decoder passes it or ends without it."""
@@ -562,6 +581,9 @@ class _SequenceSource:
 
     def keyframes(self) -> np.ndarray:
         return np.arange(len(self._files), dtype=np.int64)
+
+    def reach(self, index: int) -> int | None:
+        return 0  # every frame is its own file
 
     def close(self) -> None:
         pass
