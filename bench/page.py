@@ -28,8 +28,8 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 
-from server import percentiles, serving
-from shared_data import DOG_CLIP, MODEL, parse_click
+from server import add_clip_arguments, percentiles, serving
+from shared_data import parse_click
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -93,10 +93,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--clip", type=Path, default=DOG_CLIP)
-    parser.add_argument("--model", default=str(MODEL))
-    parser.add_argument("--device", default=None)
-    parser.add_argument("--click", default="0:360,380", help="F:X,Y clicked (default: the walker)")
+    add_clip_arguments(parser)
     parser.add_argument("--frames", type=int, default=0, help="frames played (default 0: to the end)")
     parser.add_argument("--server-frames", type=int, default=30, help="focused frames timed over HTTP (30)")
     args = parser.parse_args()

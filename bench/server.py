@@ -33,14 +33,19 @@ import uvicorn
 from shared_data import DOG_CLIP, MODEL, parse_click
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def add_clip_arguments(parser: argparse.ArgumentParser) -> None:
+    """The clip, the model and the click both web benches take."""
     parser.add_argument("--clip", type=Path, default=DOG_CLIP)
     parser.add_argument("--model", default=str(MODEL))
     parser.add_argument("--device", default=None)
     parser.add_argument("--click", default="0:360,380", help="F:X,Y clicked (default: the walker)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_clip_arguments(parser)
     parser.add_argument(
         "--clicks", type=int, default=5, help="clicks on the detected subject timed (default 5)"
     )

@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from smartfocus.server import Settings, create_app
 
 CLIP_FRAMES = 45
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's package: tests never download a browser
 UPLOAD_LIMIT = 2 << 20  # small, so the oversized-upload test stays cheap
 
 
@@ -118,3 +119,15 @@ def serving(app: FastAPI) -> Iterator[str]:
 def serve_app() -> Callable[[FastAPI], contextlib.AbstractContextManager[str]]:
     """`serving`, for test modules that serve an app of their own (conftest is not importable)."""
     return serving
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium (Debian's) through Playwright, for the tests of the pages."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        pytest.skip("needs /usr/bin/chromium (apt-get install chromium)")
+    with sync_api.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        yield browser
+        browser.close()

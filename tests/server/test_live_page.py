@@ -3,26 +3,14 @@ part of the same app as the editor, with the editor's header, stylesheet and a w
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-playwright = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = Path("/usr/bin/chromium")
 LIVE_IDS = ("view", "start", "reset", "blur", "blur-value", "status", "stats")  # what live.js looks up
 HEADER = "() => getComputedStyle(document.querySelector('header.bar')).backgroundColor"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Any:
-    if not CHROMIUM.exists():
-        pytest.skip("needs /usr/bin/chromium (apt-get install chromium)")
-    with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        yield browser
-        browser.close()
 
 
 def open_page(browser: Any, url: str) -> tuple[Any, list[str]]:

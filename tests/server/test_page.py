@@ -17,24 +17,13 @@ import pytest
 
 from smartfocus.server.store import Store
 
-playwright = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[2] / "out" / "screenshots"
 WOMAN, DOG_30 = (360, 380), (620, 500)  # source pixels on frames 0 and 30
 WOMAN_10 = (300.0, 300.0)  # on frame 10
 EXCLUDED = (1200.0, 80.0)  # background on frame 0: not the woman
 WALL = (1150.0, 120.0)  # no detection: a click there follows the region (seconds)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Any:
-    if not CHROMIUM.exists():
-        pytest.skip("needs /usr/bin/chromium (apt-get install chromium)")
-    with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        yield browser
-        browser.close()
 
 
 def click_source(page: Any, x: float, y: float, **options: Any) -> None:
