@@ -173,3 +173,29 @@ def test_a_plan_job_is_not_applied_over_keyframes_changed_meanwhile(
     runner._apply_plan(store.job(job.id))
     applied = store.video(video.id, video.session)
     assert applied.plan == prepared and applied.blur == 0.3
+
+
+def test_a_click_interrupted_by_a_restart_is_cancelled_not_replayed(
+    runner: JobRunner, short_clip: Path
+) -> None:
+    """A select job is the page's moment: after a restart it is cancelled (the page asks again),
+    while an interrupted render is queued again."""
+    store = runner.store
+    video = store.add_video(new_id(), store.new_session(), "clip.mp4", short_clip, {}, 0.6)
+    click = {"frame": 0, "x": 360.0, "y": 380.0, "mode": "focus"}
+    plan = FocusPlan().focus(0, (360.0, 380.0))
+    select = store.add_job(video, "select", plan=plan, base_plan=FocusPlan(), click=click)
+    render = store.add_job(video, "render", plan=plan)
+    for job in (select, render):
+        store.update_job(job.id, state="running")
+    runner.start()
+    try:
+        interrupted = store.job(select.id)
+        assert interrupted is not None and interrupted.state == "cancelled", interrupted
+        assert interrupted.note == "interrupted by a server restart" and interrupted.click == click
+        assert store.video(video.id, video.session).plan == FocusPlan()  # its plan was not applied
+        resumed = store.job(render.id)
+        assert resumed is not None and resumed.note == "resumed after a server restart"
+    finally:
+        runner.cancel(store.job(render.id))
+        runner.stop()
