@@ -544,7 +544,7 @@ el.view.addEventListener("mousemove", (event) => {
     const subject = frame === state.frame ? subjectAt(subjects, point) : null;
     const previous = state.hover;
     state.hover = subject ? { image: subject.image, frame, label: subject.label, track: subject.track_id } : null;
-    el.view.title = subject ? `${subject.label}${subject.track_id !== null ? ` #${subject.track_id}` : ""}` : "";
+    el.view.title = subject ? `${subject.label.split(" #")[0]}: click to focus on it` : "";  // the class, no tracker id
     if (previous?.image !== state.hover?.image) drawHighlight();
   });
 });
