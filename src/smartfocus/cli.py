@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from smartfocus import __version__
+from smartfocus.errors import SmartfocusError
 from smartfocus.focus.plan import FocusPlan
 from smartfocus.focus.timeline import DEFAULT_TRANSITION_S
 from smartfocus.media.output import (
@@ -76,16 +77,17 @@ def _imgsz_arg(text: str) -> int:
 
 
 def _output_height_arg(text: str) -> int:
+    """--output-height, checked by `OutputFormat` itself (the API's check), said argparse's way."""
     try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value % 2 or not MIN_OUTPUT_HEIGHT <= value <= MAX_OUTPUT_HEIGHT:
+        height = OutputFormat(height=int(text)).height
+    except (ValueError, SmartfocusError):
+        height = None
+    if height is None:
         raise argparse.ArgumentTypeError(
             f"must be an even number of pixels from {MIN_OUTPUT_HEIGHT} to {MAX_OUTPUT_HEIGHT} "
             f"(e.g. 720), got {text!r}"
         )
-    return value
+    return height
 
 
 def _model_options() -> argparse.ArgumentParser:
@@ -611,8 +613,6 @@ def _warn_missing(stretches: list[tuple[int, int, int]], fps: float) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from smartfocus.errors import SmartfocusError
-
     try:
         commands = {"render": _render, "serve": _serve, "desktop": _desktop, "live": _live}
         return commands[args.command](args)

@@ -19,8 +19,6 @@ OUTPUT_QUALITIES: tuple[str, ...] = get_args(OutputQuality)
 # see the README) high is 1.2x standard's file (+1.4 dB luma PSNR), small 0.41x (-6.9 dB, still ~38 dB);
 # standard is what every render wrote before there was a choice.
 CRF: dict[str, int] = {"high": 16, "standard": 18, "small": 26}
-# The usual heights a page offers; any even height from MIN_OUTPUT_HEIGHT up to the source's works.
-STANDARD_HEIGHTS = (2160, 1440, 1080, 720, 480, 360)
 MIN_OUTPUT_HEIGHT = 64
 MAX_OUTPUT_HEIGHT = 4320
 

@@ -28,7 +28,8 @@ from smartfocus.focus.plan import FocusPlan
 from smartfocus.progress import Steps
 from smartfocus.server.edits import PlanEdits
 from smartfocus.server.errors import public_message, storage_fault
-from smartfocus.server.previews import Previews, mask_url, open_session
+from smartfocus.server.previews import Previews, open_session
+from smartfocus.server.schemas import Subject
 from smartfocus.server.settings import Settings
 from smartfocus.server.store import JobRecord, Store
 from smartfocus.session import FocusSession, RenderOptions
@@ -250,8 +251,7 @@ class JobRunner:
         /select says it (the plan is applied after, as a plan job's)."""
         assert job.click is not None and job.base_plan is not None
         picked = session.select(job.base_plan, **job.click)
-        result = {"label": picked.label, "track_id": picked.track_id, "frame": picked.frame}
-        self.store.update_job(job.id, result={**result, "mask": mask_url(picked.matte)})
+        self.store.update_job(job.id, result=Subject.of(picked).model_dump())
 
     def _steps(self, job: JobRecord, session: FocusSession) -> Steps[object]:
         if job.kind == "analyse":

@@ -8,8 +8,9 @@ from pydantic import BaseModel, Field
 
 from smartfocus.focus.plan import MAX_KEYFRAMES, FocusPlan, Keyframe
 from smartfocus.media.output import MAX_OUTPUT_HEIGHT, MIN_OUTPUT_HEIGHT, OutputQuality
+from smartfocus.server.previews import mask_url
 from smartfocus.server.store import JobRecord, VideoRecord
-from smartfocus.session import SelectMode
+from smartfocus.session import Selection, SelectMode
 
 
 class ErrorDetail(BaseModel):
@@ -115,6 +116,13 @@ class Subject(BaseModel):
     mask: str = Field(
         description="RGBA PNG data URL on the analysis grid, alpha 255 = in focus; scale it to the frame"
     )
+
+    @classmethod
+    def of(cls, picked: Selection) -> Subject:
+        """What a click picked, as a click's answer and a select job's `selection` both say it."""
+        return cls(
+            label=picked.label, track_id=picked.track_id, frame=picked.frame, mask=mask_url(picked.matte)
+        )
 
 
 class FrameSubject(BaseModel):

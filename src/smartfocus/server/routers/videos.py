@@ -210,12 +210,7 @@ def select(body: SelectRequest, services: ServicesDep, session: SessionDep) -> S
             picked = services.previews.select(video, body.frame, body.x, body.y, body.mode)
             services.store.set_plan(video.id, picked.plan, video.blur)
             return SelectResponse(
-                subject=Subject(
-                    label=picked.label,
-                    track_id=picked.track_id,
-                    frame=picked.frame,
-                    mask=mask_url(picked.matte),
-                ),
+                subject=Subject.of(picked),
                 plan=Plan.of(owned_video(services.store, video.id, session)),
             )
         # what can be refused at once (a frame past the end, a point outside) is, before any job
