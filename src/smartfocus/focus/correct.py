@@ -78,7 +78,12 @@ class CorrectedSubject:
             if layer.add:
                 mask = piece.astype(np.float32) if mask is None else np.maximum(mask, piece)
             elif mask is not None:
-                mask = mask * ~piece
+                kept = mask * ~piece
+                # a cut that would take (nearly) all of the subject is not on a part of it there:
+                # the excluded object, followed away from its click, went onto the subject (a far
+                # rider and the bike under him are one blob); the subject stays whole there
+                if kept.sum() >= (1 - SUBJECT_ITSELF) * mask.sum():
+                    mask = kept
         return None if mask is None or not mask.any() else mask
 
     def status(self) -> np.ndarray:

@@ -37,7 +37,7 @@ from smartfocus.vision.analysis import Analysis
 from smartfocus.vision.instances import Instances, appearance_histograms
 from smartfocus.vision.region import RegionTrack
 
-FOLLOW_VERSION = 9  # part of the follow cache key: bump when the algorithm changes its results
+FOLLOW_VERSION = 10  # part of the follow cache key: bump when the algorithm changes its results
 DETECTED = 1.0
 CARRIED = 0.5
 # Optical flow runs on frames this long at most: DIS costs ~2.5 ms (FAST) or ~7.5 ms (MEDIUM) a
@@ -67,6 +67,7 @@ class FollowSettings:
     max_growth: float = 5.0  # ... is at most this many times its size, ...
     min_appearance: float = 0.5  # ... and its colours match the subject's (histogram intersection)
     part: float = 0.7  # share of a detection inside the carried mask to count as a piece of it
+    attach: float = 0.02  # a part touching the kept detections within this share of the grid joins
     cover: float = 0.5  # share of the carried mask the pieces must cover together
     max_carry_frames: int = 30  # frames on flow alone before the subject counts as lost
     min_cells: int = 4  # a carried mask smaller than this has left the picture
@@ -335,8 +336,14 @@ class _Follower:
         offset = self.analysis.row_of(frame, 0)
         named = [int(part.rows[frame]) - offset for part in self.parts if part.rows[frame] >= 0]
         kept = [k for k in named if inside[k] >= s.keep * area[k]]
-        if kept:  # the chains agree with the flow; pieces inside it (a part under a new id) join
-            return sorted(set(kept) | pieces)
+        if kept:  # the chains agree with the flow; pieces inside it (a part under a new id) join,
+            # and so do the chains' other parts that touch what was kept (a part met later in the
+            # clip: it was not in the carried mask, but it rides with the subject)
+            reach = max(1, round(s.attach * max(self.analysis.grid)))
+            kernel = np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)
+            held = cv2.dilate(instances.masks[kept].any(axis=0).astype(np.uint8), kernel).astype(bool)
+            attached = {k for k in named if (instances.masks[k] & held).any()}
+            return sorted(set(kept) | pieces | attached)
         iou = overlap / np.maximum(area + warped.sum() - overlap, 1)
         order = np.argsort(iou)[::-1]
         best = int(order[0])
