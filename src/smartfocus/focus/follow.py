@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 
 from smartfocus.focus.identity import SubjectTrack, motion_gate, scale_gate
+from smartfocus.focus.parts import touch_zone
 from smartfocus.vision.analysis import Analysis
 from smartfocus.vision.instances import Instances, appearance_histograms
 from smartfocus.vision.region import RegionTrack
@@ -339,9 +340,7 @@ class _Follower:
         if kept:  # the chains agree with the flow; pieces inside it (a part under a new id) join,
             # and so do the chains' other parts that touch what was kept (a part met later in the
             # clip: it was not in the carried mask, but it rides with the subject)
-            reach = max(1, round(s.attach * max(self.analysis.grid)))
-            kernel = np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)
-            held = cv2.dilate(instances.masks[kept].any(axis=0).astype(np.uint8), kernel).astype(bool)
+            held = touch_zone(instances.masks[kept].any(axis=0), s.attach)
             attached = {k for k in named if (instances.masks[k] & held).any()}
             return sorted(set(kept) | pieces | attached)
         iou = overlap / np.maximum(area + warped.sum() - overlap, 1)

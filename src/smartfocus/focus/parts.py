@@ -90,9 +90,10 @@ def _contacts(
     their classes pair, their boxes overlap and its mask reaches the subject's. A track's class is
     its vote; the subject's is its vote or its label where it was clicked (`clicked`), either: the
     nano model calls a horse "person" on some frames, and the whole horse is then another track."""
-    own = {clicked, _class_vote(analysis, subject.rows[subject.rows >= 0])}
+    own = {clicked, analysis.class_vote(subject.rows[subject.rows >= 0]) or ""}
     votes = {
-        track_id: _class_vote(analysis, tracklet.rows) for track_id, tracklet in analysis.tracklets().items()
+        track_id: analysis.class_vote(tracklet.rows) or ""
+        for track_id, tracklet in analysis.tracklets().items()
     }
     paired = [
         t for t, name in votes.items() if any(_pairs(o, name) for o in own) and t not in subject.track_ids
@@ -105,26 +106,21 @@ def _contacts(
     overlapping = (
         _box_shares(analysis.boxes[subject_rows], analysis.boxes[candidates]) >= settings.min_box_share
     )
-    reach = max(1, round(settings.touch * max(analysis.grid)))
-    kernel = np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)
     near: dict[int, np.ndarray] = {}
     found = set()
     for row, subject_row in zip(candidates[overlapping], subject_rows[overlapping], strict=True):
         if subject_row not in near:
-            near[subject_row] = cv2.dilate(analysis.mask(int(subject_row)).astype(np.uint8), kernel).astype(
-                bool
-            )
+            near[subject_row] = touch_zone(analysis.mask(int(subject_row)), settings.touch)
         if (analysis.mask(int(row)) & near[subject_row]).any():
             found.add((int(analysis.frame_index[row]), int(analysis.track_ids[row])))
     return found
 
 
-def _class_vote(analysis: Analysis, rows: np.ndarray) -> str:
-    """The class of these detections of one object: their score-weighted vote."""
-    if not len(rows):
-        return ""
-    votes = np.bincount(analysis.class_ids[rows].astype(np.int64), weights=analysis.scores[rows])
-    return analysis.class_names.get(int(np.argmax(votes)), "")
+def touch_zone(mask: np.ndarray, share: float) -> np.ndarray:
+    """`mask` grown by `share` of its grid's long side: what lies in it touches the mask."""
+    reach = max(1, round(share * max(mask.shape)))
+    kernel = np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)
+    return cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
 
 
 def _pairs(own: str, other: str) -> bool:

@@ -140,10 +140,9 @@ def track_name(analysis: Analysis, track_id: int) -> str:
     seen = np.flatnonzero(analysis.track_ids == track_id)
     if not len(seen):
         return "object"
-    scores, classes = analysis.scores[seen], analysis.class_ids[seen].astype(np.int64)
-    if float(np.median(scores)) < CONFIDENT_LABEL_SCORE:
+    if float(np.median(analysis.scores[seen])) < CONFIDENT_LABEL_SCORE:
         return "object"
-    return analysis.class_names.get(int(np.argmax(np.bincount(classes, weights=scores))), "object")
+    return analysis.class_vote(seen) or "object"
 
 
 def subject_label(analysis: Analysis, subject: Subject) -> str:

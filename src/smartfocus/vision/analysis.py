@@ -116,6 +116,13 @@ class Analysis:
             appearance=self.appearance[rows],
         )
 
+    def class_vote(self, rows: np.ndarray) -> str | None:
+        """The class of these detections of one object: their score-weighted vote (None for no rows)."""
+        if not len(rows):
+            return None
+        votes = np.bincount(self.class_ids[rows].astype(np.int64), weights=self.scores[rows])
+        return self.class_names.get(int(np.argmax(votes)))
+
     def row_of(self, frame: int, index: int) -> int:
         """The flat row of the `index`-th instance of `frame` (as ordered by `instances(frame)`)."""
         return int(self._offsets[frame]) + index
