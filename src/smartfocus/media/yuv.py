@@ -112,6 +112,21 @@ class Yuv420Frame:
         ]
         return colour.yuv_to_bgr(cv2.merge(planes), self.colour.colorspace, self.colour.color_range)
 
+    def crop_bgr(self, box: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:
+        """The frame's `box` = (x0, y0, x1, y1) as BGR at `size` = (width, height), area-resized
+        plane by plane: a detector's look at one region without converting the whole frame. The
+        box's corners are even (chroma has half the resolution)."""
+        if any(value % 2 for value in box):
+            raise ValueError(f"a crop of YUV 4:2:0 planes needs even corners, got {box}")
+        x0, y0, x1, y1 = (value // 2 for value in box)
+        cb, cr = self.chroma
+        planes = [
+            cv2.resize(self.y[2 * y0 : 2 * y1, 2 * x0 : 2 * x1], size, interpolation=cv2.INTER_AREA),
+            cv2.resize(cb[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA),
+            cv2.resize(cr[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA),
+        ]
+        return colour.yuv_to_bgr(cv2.merge(planes), self.colour.colorspace, self.colour.color_range)
+
     def rotated(self, degrees: int) -> Yuv420Frame:
         """The frame turned counter-clockwise by 0, 90, 180 or 270 degrees (each plane alike)."""
         if degrees == 0:
