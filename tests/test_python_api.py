@@ -12,20 +12,25 @@ import smartfocus.vision.model
 def test_second_render_reuses_the_cached_analysis(
     davis_dir: Path, model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Analyse once: a re-render with another blur runs no inference at all (the subject's closer
+    look is cached with its follow), and without a closer look ("fast") neither does a new focus."""
     frames = davis_dir / "swing" / "frames"
     plan = smartfocus.FocusPlan().focus(0, (481, 283))
-    with smartfocus.open_video(frames, model=model_path) as video:
-        video.render(tmp_path / "first.mp4", plan, blur=0.6)
+    for quality in ("balanced", "fast"):
+        with smartfocus.open_video(frames, model=model_path, quality=quality) as video:
+            video.render(tmp_path / "first.mp4", plan, blur=0.6)
 
     def no_inference(*args: object, **kwargs: object) -> None:
         raise AssertionError("a cached analysis must not load the model")
 
     monkeypatch.setattr(smartfocus.vision.model, "load_segmenter", no_inference)
     with smartfocus.open_video(frames, model=model_path) as video:
-        video.render(tmp_path / "second.mp4", plan.focus(30, (481, 283)), blur=0.3, matte_dir=tmp_path / "m")
+        video.render(tmp_path / "second.mp4", plan, blur=0.3, matte_dir=tmp_path / "m")
     with av.open(str(tmp_path / "second.mp4")) as container:
         assert container.streams.video[0].frames == 60
     assert len(list((tmp_path / "m").glob("*.png"))) == 60
+    with smartfocus.open_video(frames, model=model_path, quality="fast") as video:
+        video.render(tmp_path / "third.mp4", plan.focus(30, (481, 283)), blur=0.3)
 
 
 def test_plan_round_trips_through_json_and_selects_the_same_subject(

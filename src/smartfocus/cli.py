@@ -202,8 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument(
         "--quality",
         choices=("fast", "balanced", "best"),
-        help="analysis preset: fast (320 px, every 2nd frame), balanced (320 px, default), best (640 px: "
-        "small and far subjects, ~3x slower analysis)",
+        help="analysis preset: fast (320 px, every 2nd frame), balanced (320 px and a closer look at each "
+        "followed subject: sharper edges, default), best (640 px: small and far subjects, ~3x slower analysis)",
     )
     render.add_argument(
         "--imgsz", type=_imgsz_arg, help="analysis resolution, a multiple of 32 (overrides --quality)"

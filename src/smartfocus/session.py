@@ -26,7 +26,7 @@ import os
 import queue
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 
 from smartfocus.errors import MediaError, SelectionError
+from smartfocus.focus.closer import CloserSettings, closer_masks, redraw
 from smartfocus.focus.follow import (
     FOLLOW_VERSION,
     FollowSettings,
@@ -62,6 +63,7 @@ from smartfocus.media.output import OutputFormat, OutputQuality
 from smartfocus.media.proxy import preview_copy_steps
 from smartfocus.media.reader import VideoInfo, VideoReader
 from smartfocus.media.reader import open_video as open_reader
+from smartfocus.media.yuv import Yuv420Frame
 from smartfocus.paths import smartfocus_home
 from smartfocus.progress import Progress, Steps, drive
 from smartfocus.render.chunks import chunked_render_steps
@@ -78,11 +80,21 @@ from smartfocus.vision.propagate import RegionSettings, segment_on_grid, track_r
 from smartfocus.vision.region import ClickSegmenter, Point, RegionTrack, click_segmenter, region_cache_path
 from smartfocus.vision.sam import SamSegmenter, sam_dir, segment_like
 from smartfocus.vision.segment import AnalysisSettings, analysis_settings
+from smartfocus.vision.zoom import (
+    ZOOM_PRESETS,
+    ZoomSettings,
+    zoom_boxes,
+    zoom_grid,
+    zoom_input,
+    zoom_settings,
+    zoomed_masks,
+)
 
 T = TypeVar("T")
 SelectMode = Literal["focus", "add", "exclude", "refine"]
 SELECT_MODES: tuple[SelectMode, ...] = ("focus", "add", "exclude", "refine")
 TIMELINES_KEPT = 4  # plans resolved and kept warm: the page's current plan and a few undo steps
+CLOSER = CloserSettings()  # what a closer look at a followed subject must agree with (`focus.closer`)
 FRAME_READERS = 3  # decoders for single frames, so concurrent previews don't queue behind one
 
 
@@ -125,6 +137,13 @@ class _FrameReaders:
         reader = self._take(index)
         try:
             return reader.read(index)
+        finally:
+            self._give(reader)
+
+    def read_yuv(self, index: int) -> Yuv420Frame:
+        reader = self._take(index)
+        try:
+            return reader.read_yuv(index)
         finally:
             self._give(reader)
 
@@ -252,6 +271,8 @@ class FocusSession:
         model: the detector, shared by every session of a process (`SharedModel`); loaded only
             when an analysis is not in the cache.
         settings: how the video is analysed (`vision.segment.analysis_settings`).
+        zoom: how a followed subject is looked at closer (`vision.zoom`; None: not at all, the
+            "fast" preset), costing one small crop per frame of each subject followed.
         cache_dir, region_cache_dir: where analyses and followed subjects are cached (a server
             keeps both under its data folder).
         click_segmenter: segments clicks on objects the detector does not know (default:
@@ -268,6 +289,7 @@ class FocusSession:
         *,
         model: SharedModel | None = None,
         settings: AnalysisSettings | None = None,
+        zoom: ZoomSettings | None = ZOOM_PRESETS["balanced"],
         cache_dir: Path | None = None,
         region_cache_dir: Path | None = None,
         click_segmenter: ClickSegmenter | None = None,
@@ -280,6 +302,7 @@ class FocusSession:
         self.runner = runner
         self.model = model or SharedModel()
         self.settings = settings or AnalysisSettings()
+        self.zoom = zoom
         self.cache_dir = cache_dir or smartfocus_home() / "analyses"
         self.region_cache_dir = region_cache_dir or smartfocus_home() / "regions"
         self._click_segmenter = click_segmenter
@@ -524,7 +547,7 @@ class FocusSession:
                 if part_of_a_region(instances, row, region):
                     label, track_id, mask = "region", None, region
             box = tuple(float(v) for v in instances.boxes[row])
-            found.append(FrameObject(label, track_id, box, mask))  # type: ignore[arg-type]
+            found.append(FrameObject(label, track_id, box, self._closer_at(frame, mask)))  # type: ignore[arg-type]
         return found
 
     # ---------- a frame's look ----------
@@ -737,6 +760,7 @@ class FocusSession:
             self._analysis_key,
             [list(p.track_ids) for p in parts],
             self._anchor_name,
+            self._closer_key,
         )
         path = region_cache_path(
             self.region_cache_dir, self._video_fingerprint(), frame, (), (), (key, self._follow_settings)
@@ -744,8 +768,51 @@ class FocusSession:
         if (cached := load_cached(path, RegionTrack.load)) is not None:
             return cached
         track = self._follow(frame, parts, check=check)
+        track = self._closer(track, check)
         track.save(path)
         return track
+
+    def _closer_at(self, frame: int, mask: np.ndarray) -> np.ndarray:
+        """`mask` on `frame` redrawn from a closer look, as a followed subject's is there (a hover
+        shows what a click selects)."""
+        if self.zoom is None:
+            return mask
+        (pieces,) = self._look([frame], [mask])
+        redrawn = None if pieces is None else redraw(mask, pieces, CLOSER)
+        return mask if redrawn is None else redrawn
+
+    def _closer(self, track: RegionTrack, check: Callable[[], None] | None) -> RegionTrack:
+        """`track` redrawn from a closer look at each frame (`focus.closer`), when this session's
+        quality takes one (`zoom`)."""
+        return track if self.zoom is None else closer_masks(track, self._look, CLOSER, check=check)
+
+    @property
+    def _closer_key(self) -> tuple[ZoomSettings, CloserSettings] | None:
+        """How subjects are looked at closer (part of the follow caches' keys)."""
+        return None if self.zoom is None else (self.zoom, CLOSER)
+
+    def _look(self, frames: Sequence[int], masks: Sequence[np.ndarray]) -> list[np.ndarray | None]:
+        """The detector's masks on crops of `frames` around the subject's grid `masks` (see
+        `focus.closer`), in one batch; None where a crop would not show the subject larger."""
+        assert self.zoom is not None
+        analysis = self.analyse()
+        size = (self.info.width, self.info.height)
+        boxes = zoom_boxes(masks, size, self.zoom)
+        imgsz = zoom_input(boxes[0], size, analysis.settings.imgsz, self.zoom)  # all of one size
+        if imgsz is None:
+            return [None] * len(frames)
+        shape = zoom_grid(boxes[0], imgsz)[::-1]
+        if self.info.yuv420 is not None and not self.info.is_image_sequence:
+            images = [
+                self._frames.read_yuv(f).crop_bgr(box, shape) for f, box in zip(frames, boxes, strict=True)
+            ]
+        else:
+            images = [
+                cv2.resize(self._frames.read(f)[y0:y1, x0:x1], shape, interpolation=cv2.INTER_AREA)
+                for f, (x0, y0, x1, y1) in zip(frames, boxes, strict=True)
+            ]
+        segmenter = self.model.segmenter()
+        return list(zoomed_masks(segmenter, images, boxes, analysis.grid, size, imgsz, self.zoom.conf))
 
     def region(
         self,
@@ -764,7 +831,15 @@ class FocusSession:
         grid = grid or analysis.grid
         segmenter = self.click_segmenter
         settings = RegionSettings(segmenter=segmenter.name)
-        key = (grid, settings, FOLLOW_VERSION, self._follow_settings, self._analysis_key, self._anchor_name)
+        key = (
+            grid,
+            settings,
+            FOLLOW_VERSION,
+            self._follow_settings,
+            self._analysis_key,
+            self._anchor_name,
+            self._closer_key,
+        )
         path = region_cache_path(
             self.region_cache_dir, self._video_fingerprint(), frame, points, exclude, key
         )
@@ -783,6 +858,7 @@ class FocusSession:
             )
             if grid == analysis.grid:  # a detection that later finds the region takes it over there
                 track = with_takeovers(track, self._follow(frame, (), seed=track.mask(frame), check=check))
+                track = self._closer(track, check)
         track.save(path)
         return track
 
@@ -860,13 +936,15 @@ def open_video(
 
     `model`: weights (path or official name; default `$SMARTFOCUS_MODEL`) or a `SharedModel` that
     several sessions share. `quality` is an analysis preset ("fast", "balanced" (default), "best";
-    see `vision.segment.QUALITY_PRESETS`); `imgsz` and `stride` override its resolution and stride.
+    see `vision.segment.QUALITY_PRESETS` and `vision.zoom.ZOOM_PRESETS`); `imgsz` and `stride`
+    override its resolution and stride.
     `compositor`: "auto" (torch on a CUDA `device`, OpenCV on the CPU), "torch" or "opencv".
 
     `runner`: where renders run (see `FocusSession`).
     """
     try:
         settings = analysis_settings(quality, imgsz=imgsz, stride=stride)
+        zoom = zoom_settings(quality)
     except ValueError as error:
         raise SelectionError(str(error)) from None
     shared = model if isinstance(model, SharedModel) else SharedModel(model, device)
@@ -874,6 +952,7 @@ def open_video(
         open_reader(path, fps=fps),
         model=shared,
         settings=settings,
+        zoom=zoom,
         cache_dir=cache_dir,
         region_cache_dir=region_cache_dir,
         compositor=compositor,

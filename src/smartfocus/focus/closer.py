@@ -1,0 +1,87 @@
+"""A followed subject's masks redrawn from a closer look (`vision.zoom`): the detector run again on
+a crop around the subject, on every frame it is visible, gives sharper edges and finds the pieces the
+whole-frame analysis saw too small.
+
+Only what the closer look agrees is the subject replaces the followed mask: the crop's detections
+that lie within the subject's (grown) mask, together about as large as it and overlapping it. The
+followed mask stays where the crop explains nothing of it (a carried part the detector does not
+know), so the closer look sharpens identity decisions already made, never makes new ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from smartfocus.focus.follow import CARRIED, DETECTED
+from smartfocus.vision.region import RegionTrack
+
+# (frames, the subject's grid mask on each) -> per frame, the detector's masks on a crop around it,
+# on the grid ((N, h, w) bool), or None where no closer look is worth it (the subject fills the frame)
+Look = Callable[[Sequence[int], Sequence[np.ndarray]], list[np.ndarray | None]]
+BATCH = 8  # frames looked at in one model call (batched inference costs less per frame)
+
+
+@dataclass(frozen=True)
+class CloserSettings:
+    """What a closer look must agree with; part of the follow cache key."""
+
+    inside: float = 0.7  # share of a crop detection within the grown subject mask to be a piece of it
+    grow: float = 0.1  # the subject mask is grown by this share of its size (sqrt of its area)
+    min_overlap: float = 0.5  # IoU of the pieces' union with the followed mask to replace it
+    keep: float = 0.15  # followed cells further than this share of its size from the pieces stay
+
+
+def closer_masks(
+    track: RegionTrack,
+    look: Look,
+    settings: CloserSettings | None = None,
+    *,
+    check: Callable[[], None] | None = None,
+) -> RegionTrack:
+    """`track` with each visible frame's mask redrawn from `look` where it agrees (see the module
+    docstring); frames are looked at in increasing order (a decoder's order), `BATCH` at a time.
+    A carried frame whose closer look finds the subject counts as detected."""
+    settings = settings or CloserSettings()
+    masks = np.zeros((len(track.visible), *track.grid), bool)
+    status = track.confidence.copy()
+    visible = np.flatnonzero(track.visible)
+    for first in range(0, len(visible), BATCH):
+        if check is not None:
+            check()
+        frames = visible[first : first + BATCH].tolist()
+        followed = [track.mask(frame) for frame in frames]
+        for frame, mask, pieces in zip(frames, followed, look(frames, followed), strict=True):
+            redrawn = None if pieces is None else redraw(mask, pieces, settings)
+            masks[frame] = mask if redrawn is None else redrawn
+            if redrawn is not None and status[frame] == CARRIED:
+                status[frame] = DETECTED
+    return RegionTrack.from_masks(masks, track.visible, status)
+
+
+def redraw(followed: np.ndarray, pieces: np.ndarray, settings: CloserSettings) -> np.ndarray | None:
+    """The subject drawn from the crop's detections (`pieces`, grid masks) that lie within the
+    `followed` mask, plus the followed cells none of them explains; None when they do not agree."""
+    if not len(pieces):
+        return None
+    size = float(np.sqrt(followed.sum()))
+    grown = _dilate(followed, max(1, round(settings.grow * size)))
+    areas = pieces.reshape(len(pieces), -1).sum(axis=1)
+    within = (pieces & grown).reshape(len(pieces), -1).sum(axis=1)
+    chosen = pieces[(areas > 0) & (within >= settings.inside * np.maximum(areas, 1))]
+    if not len(chosen):
+        return None
+    drawn = chosen.any(axis=0)
+    overlap = (drawn & followed).sum() / max((drawn | followed).sum(), 1)
+    if overlap < settings.min_overlap:
+        return None
+    unexplained = followed & ~_dilate(drawn, max(1, round(settings.keep * size)))
+    return drawn | unexplained
+
+
+def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    return cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
