@@ -5,7 +5,9 @@ whole-frame analysis saw too small.
 Only what the closer look agrees is the subject replaces the followed mask: the crop's detections
 that lie within the subject's (grown) mask, together about as large as it and overlapping it. The
 followed mask stays where the crop explains nothing of it (a carried part the detector does not
-know), so the closer look sharpens identity decisions already made, never makes new ones.
+know), so the closer look sharpens identity decisions already made, never makes new ones. Where the
+follower lost the subject, it searches on from the frames next to the gap, where the subject's last
+motion led, for a detection of about its size: a ball the flow lost under a player's feet.
 """
 
 from __future__ import annotations
@@ -33,6 +35,12 @@ class CloserSettings:
     grow: float = 0.1  # the subject mask is grown by this share of its size (sqrt of its area)
     min_overlap: float = 0.5  # IoU of the pieces' union with the followed mask to replace it
     keep: float = 0.15  # followed cells further than this share of its size from the pieces stay
+    # Where the follower lost the subject, the closer look searches on from each side of the gap for
+    # up to `max_gap` frames: around where the subject was (moved on by its last motion), within
+    # `reach` times its size, for a detection `max_growth` times its size or less either way.
+    max_gap: int = 15
+    reach: float = 1.0
+    max_growth: float = 2.0
 
 
 def closer_masks(
@@ -59,7 +67,77 @@ def closer_masks(
             masks[frame] = mask if redrawn is None else redrawn
             if redrawn is not None and status[frame] == CARRIED:
                 status[frame] = DETECTED
-    return RegionTrack.from_masks(masks, track.visible, status)
+    found = track.visible.copy()
+    _into_gaps(masks, found, status, look, settings, check)
+    return RegionTrack.from_masks(masks, found, status)
+
+
+def _into_gaps(
+    masks: np.ndarray,
+    found: np.ndarray,
+    status: np.ndarray,
+    look: Look,
+    settings: CloserSettings,
+    check: Callable[[], None] | None,
+) -> None:
+    """Fill the frames next to found ones where the closer look sees the subject (see
+    `CloserSettings.max_gap`), walking into each gap from both of its sides; in place."""
+    count = len(found)
+    for step in (1, -1):
+        for edge in range(count) if step == 1 else range(count - 1, -1, -1):
+            behind = edge - step
+            if found[edge] or not 0 <= behind < count or not found[behind]:
+                continue
+            last = masks[behind]
+            before = behind - step
+            motion = (
+                _centre(last) - _centre(masks[before])
+                if 0 <= before < count and found[before]
+                else np.zeros(2)
+            )
+            frame = edge
+            while 0 <= frame < count and not found[frame] and abs(frame - edge) < settings.max_gap:
+                if check is not None:
+                    check()
+                expected = _moved(last, motion)
+                if not expected.any():
+                    break  # its motion took it out of the picture
+                size = float(np.sqrt(last.sum()))
+                (pieces,) = look([frame], [_dilate(expected, max(1, round(settings.reach * size)))])
+                piece = None if pieces is None else _nearest_alike(pieces, expected, size, settings)
+                if piece is None:
+                    break
+                motion = _centre(piece) - _centre(last)
+                masks[frame], found[frame], status[frame] = piece, True, DETECTED
+                last, frame = piece, frame + step
+
+
+def _nearest_alike(
+    pieces: np.ndarray, expected: np.ndarray, size: float, settings: CloserSettings
+) -> np.ndarray | None:
+    """The piece nearest `expected` (the subject's mask moved on) within reach and of about its size."""
+    best, best_distance = None, settings.reach * size
+    for piece in pieces:
+        side = float(np.sqrt(piece.sum()))
+        if not side or not 1 / settings.max_growth <= side / size <= settings.max_growth:
+            continue
+        distance = float(np.linalg.norm(_centre(piece) - _centre(expected)))
+        if distance <= best_distance:
+            best, best_distance = piece, distance
+    return best
+
+
+def _centre(mask: np.ndarray) -> np.ndarray:
+    ys, xs = np.nonzero(mask)
+    return np.array([xs.mean(), ys.mean()]) if len(xs) else np.zeros(2)
+
+
+def _moved(mask: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    matrix = np.array([[1, 0, shift[0]], [0, 1, shift[1]]], np.float32)
+    height, width = mask.shape
+    return cv2.warpAffine(mask.astype(np.uint8), matrix, (width, height), flags=cv2.INTER_NEAREST).astype(
+        bool
+    )
 
 
 def redraw(followed: np.ndarray, pieces: np.ndarray, settings: CloserSettings) -> np.ndarray | None:
