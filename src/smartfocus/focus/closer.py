@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from smartfocus.focus.follow import CARRIED, DETECTED
+from smartfocus.focus.follow import CARRIED, DETECTED, mask_centre
 from smartfocus.vision.region import RegionTrack
 
 # (frames, the subject's grid mask on each) -> per frame, the detector's masks on a crop around it,
@@ -91,7 +91,7 @@ def _into_gaps(
             last = masks[behind]
             before = behind - step
             motion = (
-                _centre(last) - _centre(masks[before])
+                mask_centre(last) - mask_centre(masks[before])
                 if 0 <= before < count and found[before]
                 else np.zeros(2)
             )
@@ -107,7 +107,7 @@ def _into_gaps(
                 piece = None if pieces is None else _nearest_alike(pieces, expected, size, settings)
                 if piece is None:
                     break
-                motion = _centre(piece) - _centre(last)
+                motion = mask_centre(piece) - mask_centre(last)
                 masks[frame], found[frame], status[frame] = piece, True, DETECTED
                 last, frame = piece, frame + step
 
@@ -121,15 +121,10 @@ def _nearest_alike(
         side = float(np.sqrt(piece.sum()))
         if not side or not 1 / settings.max_growth <= side / size <= settings.max_growth:
             continue
-        distance = float(np.linalg.norm(_centre(piece) - _centre(expected)))
+        distance = float(np.linalg.norm(mask_centre(piece) - mask_centre(expected)))
         if distance <= best_distance:
             best, best_distance = piece, distance
     return best
-
-
-def _centre(mask: np.ndarray) -> np.ndarray:
-    ys, xs = np.nonzero(mask)
-    return np.array([xs.mean(), ys.mean()]) if len(xs) else np.zeros(2)
 
 
 def _moved(mask: np.ndarray, shift: np.ndarray) -> np.ndarray:

@@ -144,7 +144,7 @@ def _fill_from_chains(
                 continue
             estimate = np.maximum.reduce(estimates) > 0.5
             side = np.sqrt(neighbour.sum())
-            near = np.linalg.norm(_centre(estimate) - _centre(neighbour)) <= side
+            near = np.linalg.norm(mask_centre(estimate) - mask_centre(neighbour)) <= side
             if near and _size_fits(estimate.sum(), neighbour.sum(), 1):
                 masks[frame], status[frame] = estimate, CARRIED
 
@@ -192,7 +192,7 @@ class _Follower:
         # the subject's colours where it was last detected (or, for a region, where it was clicked)
         appearance = self._appearance(start) if self.parts else self._colours(previous, seed)
         carried = 0
-        seen = deque([(start, _centre(seed))], maxlen=5)  # (frame, centre) when detected or carried
+        seen = deque([(start, mask_centre(seed))], maxlen=5)  # (frame, centre) when detected or carried
         last_mask = seed
         for frame, bgr in frames:
             image = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
@@ -222,7 +222,7 @@ class _Follower:
                 current, carried = instances.masks[found].any(axis=0), 0
                 appearance = instances.appearance[found].mean(axis=0)
                 masks[frame], status[frame] = current, DETECTED
-                seen.append((frame, _centre(current)))
+                seen.append((frame, mask_centre(current)))
                 last_mask = current
                 continue
             carried += 1
@@ -239,7 +239,7 @@ class _Follower:
                 continue
             current = warped
             masks[frame], status[frame] = warped, CARRIED
-            seen.append((frame, _centre(warped)))
+            seen.append((frame, mask_centre(warped)))
             last_mask = warped
 
     def _reacquired(
@@ -269,7 +269,7 @@ class _Follower:
             area = int(candidate.sum())
             if not area or not 0.25 <= np.sqrt(area) / size <= 4.0:
                 continue  # another size altogether
-            centre = _centre(candidate)
+            centre = mask_centre(candidate)
             if min(np.linalg.norm(centre - last_centre), np.linalg.norm(centre - predicted)) > reach:
                 continue
             alike = float(np.minimum(instances.appearance[index], appearance).sum())
@@ -398,7 +398,8 @@ def _size_fits(area: float, reference: float, gap: int) -> bool:
     return change <= scale_gate(gap)
 
 
-def _centre(mask: np.ndarray) -> np.ndarray:
+def mask_centre(mask: np.ndarray) -> np.ndarray:
+    """(x, y) of a grid mask's centre of mass; (0, 0) for an empty one."""
     ys, xs = np.nonzero(mask)
     return np.array([xs.mean(), ys.mean()]) if len(xs) else np.zeros(2)
 
