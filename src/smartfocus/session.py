@@ -778,7 +778,7 @@ class FocusSession:
         if self.zoom is None:
             return mask
         (pieces,) = self._look([frame], [mask])
-        redrawn = None if pieces is None else redraw(mask, pieces, CLOSER)
+        redrawn = redraw(mask, pieces, CLOSER)
         return mask if redrawn is None else redrawn
 
     def _closer(self, track: RegionTrack, check: Callable[[], None] | None) -> RegionTrack:

@@ -63,7 +63,7 @@ def closer_masks(
         frames = visible[first : first + BATCH].tolist()
         followed = [track.mask(frame) for frame in frames]
         for frame, mask, pieces in zip(frames, followed, look(frames, followed), strict=True):
-            redrawn = None if pieces is None else redraw(mask, pieces, settings)
+            redrawn = redraw(mask, pieces, settings)
             masks[frame] = mask if redrawn is None else redrawn
             if redrawn is not None and status[frame] == CARRIED:
                 status[frame] = DETECTED
@@ -135,10 +135,11 @@ def _moved(mask: np.ndarray, shift: np.ndarray) -> np.ndarray:
     )
 
 
-def redraw(followed: np.ndarray, pieces: np.ndarray, settings: CloserSettings) -> np.ndarray | None:
+def redraw(followed: np.ndarray, pieces: np.ndarray | None, settings: CloserSettings) -> np.ndarray | None:
     """The subject drawn from the crop's detections (`pieces`, grid masks) that lie within the
-    `followed` mask, plus the followed cells none of them explains; None when they do not agree."""
-    if not len(pieces):
+    `followed` mask, plus the followed cells none of them explains; None when they do not agree
+    (or there was no closer look: `pieces` None)."""
+    if pieces is None or not len(pieces):
         return None
     size = float(np.sqrt(followed.sum()))
     grown = _dilate(followed, max(1, round(settings.grow * size)))

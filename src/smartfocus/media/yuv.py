@@ -106,11 +106,7 @@ class Yuv420Frame:
         fraction of the cost when `size` is small (what the model sees during an analysis).
         """
         cb, cr = self.chroma
-        planes = [
-            plane if plane.shape[::-1] == size else cv2.resize(plane, size, interpolation=interpolation)
-            for plane in (self.y, cb, cr)
-        ]
-        return colour.yuv_to_bgr(cv2.merge(planes), self.colour.colorspace, self.colour.color_range)
+        return self._planes_bgr((self.y, cb, cr), size, interpolation)
 
     def crop_bgr(self, box: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:
         """The frame's `box` = (x0, y0, x1, y1) as BGR at `size` = (width, height), area-resized
@@ -120,12 +116,18 @@ class Yuv420Frame:
             raise ValueError(f"a crop of YUV 4:2:0 planes needs even corners, got {box}")
         x0, y0, x1, y1 = (value // 2 for value in box)
         cb, cr = self.chroma
-        planes = [
-            cv2.resize(self.y[2 * y0 : 2 * y1, 2 * x0 : 2 * x1], size, interpolation=cv2.INTER_AREA),
-            cv2.resize(cb[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA),
-            cv2.resize(cr[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA),
+        luma = self.y[2 * y0 : 2 * y1, 2 * x0 : 2 * x1]
+        return self._planes_bgr((luma, cb[y0:y1, x0:x1], cr[y0:y1, x0:x1]), size, cv2.INTER_AREA)
+
+    def _planes_bgr(
+        self, planes: tuple[np.ndarray, np.ndarray, np.ndarray], size: tuple[int, int], interpolation: int
+    ) -> np.ndarray:
+        """Y, Cb, Cr planes (of this frame's colour) each resized to `size`, as one BGR image."""
+        resized = [
+            plane if plane.shape[::-1] == size else cv2.resize(plane, size, interpolation=interpolation)
+            for plane in planes
         ]
-        return colour.yuv_to_bgr(cv2.merge(planes), self.colour.colorspace, self.colour.color_range)
+        return colour.yuv_to_bgr(cv2.merge(resized), self.colour.colorspace, self.colour.color_range)
 
     def rotated(self, degrees: int) -> Yuv420Frame:
         """The frame turned counter-clockwise by 0, 90, 180 or 270 degrees (each plane alike)."""
