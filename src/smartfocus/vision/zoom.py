@@ -3,8 +3,8 @@
 The analysis sees the whole frame at a small size (320 px by default), so a subject a fifth of the
 frame wide is 64 px to the model and its mask comes from a 16-px cell grid of prototypes: blobby
 edges, and small or far subjects missed. On a crop around the subject the same model sees it two to
-four times larger: masks as sharp as a 640-px analysis gives (DAVIS dev: J&F 0.75 -> 0.81) for the
-cost of one small crop per frame of one subject, not four times the work on every frame.
+four times larger: on DAVIS dev J&F 0.748 -> 0.788, most of the way to a 640-px analysis' 0.807, for
+the cost of one small crop per frame of one subject, not four times the work on every frame.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class ZoomSettings:
 
 
 # Measured with bench/davis.py (DAVIS dev, 20 sequences, one click) and bench/engine.py (720p sample,
-# 2-core CPU): at the 320-px analysis a closer look lifts J&F 0.748 -> 0.787 and costs ~8 ms a frame
+# 2-core CPU): at the 320-px analysis a closer look lifts J&F 0.748 -> 0.788 and costs ~8 ms a frame
 # of each subject followed (first render 0.16x -> 0.12-0.13x a plain transcode); at 640 px it adds
 # 0.001 (the analysis already sees most subjects that well). "fast" keeps its speed without one.
 ZOOM_PRESETS: dict[str, ZoomSettings | None] = {
