@@ -36,7 +36,8 @@ def test_crops_share_one_size_stay_in_the_frame_and_have_even_corners() -> None:
     assert len(sizes) == 1
     width, height = sizes.pop()
     # the widest and tallest box (33 x 73 cells = 132 x 292 px) grown by the margin on each side
-    assert (width, height) == (2 * round(132 * 1.6 / 2), 2 * round(292 * 1.6 / 2))
+    grow = 1 + 2 * settings.margin
+    assert (width, height) == (2 * round(132 * grow / 2), 2 * round(292 * grow / 2))
     for x0, y0, x1, y1 in boxes:
         assert 0 <= x0 < x1 <= FRAME[0] and 0 <= y0 < y1 <= FRAME[1]
         assert not (x0 % 2 or y0 % 2 or x1 % 2 or y1 % 2)

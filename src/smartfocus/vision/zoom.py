@@ -3,7 +3,7 @@
 The analysis sees the whole frame at a small size (320 px by default), so a subject a fifth of the
 frame wide is 64 px to the model and its mask comes from a 16-px cell grid of prototypes: blobby
 edges, and small or far subjects missed. On a crop around the subject the same model sees it two to
-four times larger: on DAVIS dev J&F 0.748 -> 0.788, most of the way to a 640-px analysis' 0.807, for
+four times larger: on DAVIS dev J&F 0.748 -> 0.801, level with a 640-px analysis' 0.807, for
 the cost of one small crop per frame of one subject, not four times the work on every frame.
 """
 
@@ -29,7 +29,7 @@ Box = tuple[int, int, int, int]  # (x0, y0, x1, y1) in source pixels, x1/y1 excl
 class ZoomSettings:
     """How close the second look goes; part of the follow cache key."""
 
-    margin: float = 0.3  # the crop reaches this share of the subject's size past it on each side
+    margin: float = 0.2  # the crop reaches this share of the subject's size past it on each side
     min_side: int = 96  # source pixels: a crop never smaller (the model needs some context)
     # The crop is shown to the model at this many input pixels per source pixel, relative to the
     # whole-frame analysis (2: as a 640-px analysis of a 720p frame sees it) ...
@@ -40,9 +40,9 @@ class ZoomSettings:
 
 
 # Measured with bench/davis.py (DAVIS dev, 20 sequences, one click) and bench/engine.py (720p sample,
-# 2-core CPU): at the 320-px analysis a closer look lifts J&F 0.748 -> 0.788 and costs ~8 ms a frame
-# of each subject followed (first render 0.16x -> 0.12-0.13x a plain transcode); at 640 px it adds
-# 0.001 (the analysis already sees most subjects that well). "fast" keeps its speed without one.
+# 2-core CPU): at the 320-px analysis a closer look lifts J&F 0.748 -> 0.801 (margin 0.3: 0.793, 0.1:
+# 0.802) and costs ~8 ms a frame of each subject followed (first render 0.16x -> 0.12-0.13x a plain
+# transcode); at 640 px it adds 0.001 (the analysis already sees most subjects that well). "fast" keeps its speed without one.
 ZOOM_PRESETS: dict[str, ZoomSettings | None] = {
     "fast": None,
     "balanced": ZoomSettings(),
