@@ -102,3 +102,28 @@ def test_blur_eases_out_while_the_subject_is_gone_and_back_when_it_returns(
     assert back[-1].subject_row is not None
     assert back[-1].instances.track_ids[back[-1].subject_row] == back[-1].subject_id
     assert back[-1].strength == pytest.approx(engine.blur)
+
+
+def test_the_lock_survives_the_stream_changing_resolution(segmenter, dog_640: Path, woman_640) -> None:
+    """WebRTC scales a stream down when the machine or the network is loaded, and back up: the
+    clicked subject stays locked and in focus across the change, found again at the new size."""
+    import cv2
+
+    engine = LiveEngine(segmenter)
+    with open_video(dog_640) as reader:
+        frames = [reader.read(i) for i in range(40)]
+    clock = iter(np.arange(100) / 30)
+    engine.process(frames[0], next(clock))
+    engine.select(*woman_640)
+    before = [engine.process(frame, next(clock)) for frame in frames[1:16]]
+    assert before[-1].subject_row is not None and before[-1].strength == pytest.approx(engine.blur)
+    woman_box = before[-1].instances.boxes[before[-1].subject_row]
+    smaller = [cv2.resize(frame, (480, 270), interpolation=cv2.INTER_AREA) for frame in frames[16:40]]
+    after = [engine.process(frame, next(clock)) for frame in smaller]
+    locked = [f for f in after if f.subject_row is not None]
+    assert len(locked) >= 0.9 * len(after), "the lock was dropped at the new resolution"
+    assert min(f.strength for f in after) > 0.5 * engine.blur, "the blur eased out"
+    # and it is the woman: her box where it was, in the new pixels
+    box = locked[0].instances.boxes[locked[0].subject_row]
+    centre, expected = (box[:2] + box[2:]) / 2, (woman_box[:2] + woman_box[2:]) / 2 * 0.75
+    assert np.linalg.norm(centre - expected) < 0.25 * np.sqrt(np.prod(box[2:] - box[:2])), (centre, expected)

@@ -150,7 +150,7 @@ class LiveEngine:
         """Focus one frame (detect, track, follow the locked subject, composite)."""
         size = (frame_bgr.shape[1], frame_bgr.shape[0])
         if self._tracker is None or self._tracker.frame_size != size:
-            self._start(size)  # a new stream, or a camera / network changed the resolution
+            self._start(size)  # a new stream, or a camera / the network changed the resolution
         assert self._tracker is not None
         instances = self._tracker.update(frame_bgr)
         with self._guard:
@@ -196,15 +196,20 @@ class LiveEngine:
         )
 
     def _start(self, size: tuple[int, int]) -> None:
+        """A tracker for frames of `size`. Where the resolution changed mid-stream, the locked
+        subject stays locked (rescaled) and the blur stays eased in; the matte starts afresh."""
         settings = AnalysisSettings(imgsz=self.settings.imgsz)
+        previous = None if self._tracker is None else self._tracker.frame_size
         with self._guard:
             self._tracker = FrameTracker(self.segmenter, settings, size)
-            self._lock = None
+            if self._lock is not None and previous is not None:
+                self._lock = self._lock.rescaled(size[0] / previous[0], size[1] / previous[1])
             self._newest = None
         self._stabilizer.reset()
         self._matte = None
-        self._level = 0.0
-        self._last_capture = None
+        if previous is None:
+            self._level = 0.0
+            self._last_capture = None
 
 
 def _smoothstep(x: float) -> float:

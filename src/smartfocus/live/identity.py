@@ -47,6 +47,21 @@ class SubjectLock:
         lock.others.update(_beside(instances, row, settings or LinkSettings()))
         return lock
 
+    def rescaled(self, scale_x: float, scale_y: float) -> SubjectLock:
+        """The lock for the same stream at another resolution (WebRTC scales a stream down under
+        load and back up): its box and motion in the new pixels, its look kept. The tracker starts
+        afresh there and its ids begin again, so no id is known yet: the next frame re-acquires the
+        subject through the same gates as after a gap."""
+        scale = np.array([scale_x, scale_y, scale_x, scale_y], np.float32)
+        return SubjectLock(
+            track_id=-1,
+            appearance=self.appearance.copy(),
+            box=(self.box * scale).astype(np.float32),
+            settings=self.settings,
+            velocity=(self.velocity * scale[:2]).astype(np.float32),
+            missing=self.missing,
+        )
+
     @property
     def lost(self) -> bool:
         return self.missing > self.settings.max_gap_frames
