@@ -127,3 +127,17 @@ def test_the_lock_survives_the_stream_changing_resolution(segmenter, dog_640: Pa
     box = locked[0].instances.boxes[locked[0].subject_row]
     centre, expected = (box[:2] + box[2:]) / 2, (woman_box[:2] + woman_box[2:]) / 2 * 0.75
     assert np.linalg.norm(centre - expected) < 0.25 * np.sqrt(np.prod(box[2:] - box[:2])), (centre, expected)
+
+
+def test_a_click_takes_a_subject_the_newest_frame_just_missed(segmenter, dog_640: Path, woman_640) -> None:
+    """A detection that flickers out for a frame still takes the click: it is judged on the newest of
+    the last few frames with an object under it."""
+    engine = LiveEngine(segmenter)
+    with open_video(dog_640) as reader:
+        frame = reader.read(0)
+    engine.process(frame, 0.0)
+    engine.process(np.full_like(frame, 128), 1 / 30)  # nothing detected on the newest frame
+    selection = engine.select(*woman_640)
+    assert selection.class_name == "person"
+    after = engine.process(frame, 2 / 30)
+    assert after.subject_row is not None and after.subject_id == selection.track_id

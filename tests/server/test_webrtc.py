@@ -89,6 +89,7 @@ def settle(page, done, seconds: float = 45) -> float:
 def test_browser_webcam_click_to_focus(live_server: str, fake_camera: Path) -> None:
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -119,10 +120,13 @@ def test_browser_webcam_click_to_focus(live_server: str, fake_camera: Path) -> N
         left = box["x"] + (box["width"] - 640 * scale) / 2
         top = box["y"] + (box["height"] - 360 * scale) / 2
         page.mouse.click(left + WOMAN[0] * scale, top + WOMAN[1] * scale)
-        page.wait_for_function(
-            "() => document.getElementById('status').textContent.startsWith('Focus on person')",
-            timeout=20_000,
-        )
+        try:
+            page.wait_for_function(
+                "() => document.getElementById('status').textContent.startsWith('Focus on person')",
+                timeout=20_000,
+            )
+        except PlaywrightTimeout:
+            pytest.fail(f"the click did not focus the woman; the page says {page.text_content('#status')!r}")
         after = settle(page, lambda contrast: contrast > 2 * before)
 
         # the page's own slider turns the blur off again

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,6 +31,8 @@ from smartfocus.render.matte import MatteStabilizer
 from smartfocus.vision.instances import Instances
 from smartfocus.vision.model import Segmenter
 from smartfocus.vision.segment import AnalysisSettings, FrameTracker
+
+RECENT_FRAMES = 8  # processed frames a click may land on (~0.3 s at 25 frames/s)
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,9 @@ class LiveEngine:
         self._tracker: FrameTracker | None = None
         self._stabilizer = MatteStabilizer()
         self._lock: SubjectLock | None = None
-        self._newest: Instances | None = None
+        # the newest processed frames' objects, newest last: a click is judged on the newest one
+        # that has an object under it (a detection that flickers out for a frame still takes a click)
+        self._recent: deque[Instances] = deque(maxlen=RECENT_FRAMES)
         self._matte: np.ndarray | None = None  # the last subject grid mask, held while it is gone
         self._new_subject = False  # set by `select`, consumed by `process` (which owns the matte state)
         self._level = 0.0  # blur envelope, eased by time
@@ -128,18 +133,33 @@ class LiveEngine:
             SelectionError: nothing selectable there (names the nearest objects), or no frame yet.
         """
         with self._guard:
-            instances, size = self._newest, self.frame_size
-            if instances is None or size is None:
+            size = self.frame_size
+            if not self._recent or size is None:
                 raise SelectionError("no frame has been processed yet; wait for the picture and click again")
             if click_size is not None and click_size != size:
                 x, y = x * size[0] / click_size[0], y * size[1] / click_size[1]
             names = self.segmenter.class_names
-            row = select_instance(instances, x, y, size, names)
+            instances, row, age = self._under_click(x, y, size, names)
             self._lock = SubjectLock.from_row(instances, row)
+            self._lock.missing = age  # its box is from `age` frames ago
             self._new_subject = True  # the processing thread drops the old subject's matte
             return Selection(
                 int(instances.track_ids[row]), names.get(int(instances.class_ids[row]), "object")
             )
+
+    def _under_click(
+        self, x: float, y: float, size: tuple[int, int], names: dict[int, str]
+    ) -> tuple[Instances, int, int]:
+        """The newest recent frame with an object under (x, y): its objects, the row, its age in
+        frames. Raises the newest frame's SelectionError when none has one."""
+        newest_error: SelectionError | None = None
+        for age, instances in enumerate(reversed(self._recent)):
+            try:
+                return instances, select_instance(instances, x, y, size, names), age
+            except SelectionError as error:
+                newest_error = newest_error or error
+        assert newest_error is not None
+        raise newest_error
 
     def reset(self) -> None:
         """Unlock the subject: the blur eases out."""
@@ -154,7 +174,7 @@ class LiveEngine:
         assert self._tracker is not None
         instances = self._tracker.update(frame_bgr)
         with self._guard:
-            self._newest = instances
+            self._recent.append(instances)
             lock = self._lock
             row = lock.update(instances) if lock else None
             subject_id = lock.track_id if lock else None
@@ -204,7 +224,7 @@ class LiveEngine:
             self._tracker = FrameTracker(self.segmenter, settings, size)
             if self._lock is not None and previous is not None:
                 self._lock = self._lock.rescaled(size[0] / previous[0], size[1] / previous[1])
-            self._newest = None
+            self._recent.clear()
         self._stabilizer.reset()
         self._matte = None
         if previous is None:
