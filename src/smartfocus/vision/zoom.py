@@ -42,7 +42,8 @@ class ZoomSettings:
 # Measured with bench/davis.py (DAVIS dev, 20 sequences, one click) and bench/engine.py (720p sample,
 # 2-core CPU): at the 320-px analysis a closer look lifts J&F 0.748 -> 0.801 (margin 0.3: 0.793, 0.1:
 # 0.802) and costs ~8 ms a frame of each subject followed (first render 0.16x -> 0.12-0.13x a plain
-# transcode); at 640 px it adds 0.001 (the analysis already sees most subjects that well). "fast" keeps its speed without one.
+# transcode); at 640 px it adds 0.001 (the analysis already sees most subjects that well). "fast"
+# keeps its speed without one.
 ZOOM_PRESETS: dict[str, ZoomSettings | None] = {
     "fast": None,
     "balanced": ZoomSettings(),
