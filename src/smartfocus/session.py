@@ -879,9 +879,10 @@ class FocusSession:
                 yield item
 
         anchor = self._anchor if self.anchor_segmenter is not None else None
+        look = self._look if self.zoom is not None else None
         with self._lock:
             return follow_subject_masks(
-                analysis, frames, frame, parts, self._follow_settings, seed=seed, anchor=anchor
+                analysis, frames, frame, parts, self._follow_settings, seed=seed, anchor=anchor, look=look
             )
 
     @property

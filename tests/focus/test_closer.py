@@ -104,8 +104,8 @@ def test_a_closer_look_searches_on_where_the_follower_lost_the_subject() -> None
 def test_a_closer_look_finds_again_a_ball_the_follower_lost(davis_dir: Path, model_path: Path) -> None:
     """DAVIS `soccerball`: the ball, which the whole-frame analysis does not detect, is followed as a
     clicked region; flow loses it on frames 20-25 as it rolls under the player. Searching on from
-    both sides of that gap, the closer look finds it there again (the ground truth agrees), where
-    the follower alone ("fast" at every frame) shows nothing."""
+    both sides of that gap, the closer look finds it there again on at least four of the six frames
+    (the ground truth agrees), where the follower alone ("fast" at every frame) shows nothing."""
     frames = davis_dir / "soccerball" / "frames"
     masks = davis_dir / "soccerball" / "masks"
     gap = range(20, 26)
@@ -117,5 +117,4 @@ def test_a_closer_look_finds_again_a_ball_the_follower_lost(davis_dir: Path, mod
             if quality == "balanced":
                 found_again = [_mean_j(session, timeline, masks, range(f, f + 1)) for f in shown[quality]]
     assert shown["fast"] == [], shown
-    assert len(shown["balanced"]) >= 4, shown
-    assert min(found_again) > 0.5, found_again
+    assert sum(j > 0.5 for j in found_again) >= 4, (shown, found_again)

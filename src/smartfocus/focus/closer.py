@@ -12,18 +12,15 @@ motion led, for a detection of about its size: a ball the flow lost under a play
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from smartfocus.focus.follow import CARRIED, DETECTED, mask_centre
+from smartfocus.focus.follow import CARRIED, DETECTED, Look, mask_centre
 from smartfocus.vision.region import RegionTrack
 
-# (frames, the subject's grid mask on each) -> per frame, the detector's masks on a crop around it,
-# on the grid ((N, h, w) bool), or None where no closer look is worth it (the subject fills the frame)
-Look = Callable[[Sequence[int], Sequence[np.ndarray]], list[np.ndarray | None]]
 BATCH = 8  # frames looked at in one model call (batched inference costs less per frame)
 
 

@@ -14,7 +14,12 @@ next frame are judged against that carried mask:
 3. else detections lying inside the carried mask that together cover it stand in (the object seen
    in pieces);
 4. else the chains' detections, where they have any (the flow drifted, not the subject);
-5. else the carried mask itself is the subject's for up to `max_carry_frames` (the detector missed
+5. else, with a closer look (`look`: the detector on a crop around the carried mask, which finds
+   a blurred or small subject the whole frame hides), a crop detection that overlaps the carried
+   mask as a take-over would (2.) and has the subject's colours re-anchors the carry there: flow
+   on a thin, blurred subject over textured ground follows the ground, so the carried mask slides
+   off a flying bird within a few frames unless something puts it back;
+6. else the carried mask itself is the subject's for up to `max_carry_frames` (the detector missed
    it: pose, blur, small) while it keeps the subject's colours; after that, or when the mask has
    left the picture, it is lost until a tracklet chain sees it again, or a detection with its
    colours turns up near where it was (within `max_reacquire_frames`).
@@ -38,7 +43,7 @@ from smartfocus.vision.analysis import Analysis
 from smartfocus.vision.instances import Instances, appearance_histograms
 from smartfocus.vision.region import RegionTrack
 
-FOLLOW_VERSION = 10  # part of the follow cache key: bump when the algorithm changes its results
+FOLLOW_VERSION = 11  # part of the follow cache key: bump when the algorithm changes its results
 DETECTED = 1.0
 CARRIED = 0.5
 # Optical flow runs on frames this long at most: DIS costs ~2.5 ms (FAST) or ~7.5 ms (MEDIUM) a
@@ -51,6 +56,9 @@ BACKWARD_CHUNK = 128  # frames decoded at once when following backwards (memory 
 # (frame, the carried grid mask) -> the subject's grid mask there, segmented afresh by a promptable
 # model prompted with the carried mask's box and deepest point; None where it finds nothing
 Anchor = Callable[[int, np.ndarray], np.ndarray | None]
+# (frames, the subject's grid mask on each) -> per frame, the detector's masks on a crop around it,
+# on the grid ((N, h, w) bool), or None where no closer look is worth it (the subject fills the frame)
+Look = Callable[[Sequence[int], Sequence[np.ndarray]], list[np.ndarray | None]]
 
 
 @dataclass(frozen=True)
@@ -106,11 +114,13 @@ def follow_subject_masks(
     *,
     seed: np.ndarray | None = None,
     anchor: Anchor | None = None,
+    look: Look | None = None,
 ) -> RegionTrack:
     """The subject made of `parts` (tracklet chains, all seen on frame `start`) on every frame,
     followed forwards and backwards from `start`; see the module docstring. With `seed` (a grid
     mask on `start`: a clicked region the detector did not find there) and no parts, detections
-    that later match where the region went take it over."""
+    that later match where the region went take it over. `anchor` and `look` re-anchor a carried
+    mask (steps 5 and 6)."""
     settings = settings or FollowSettings()
     count = analysis.frame_count
     masks = np.zeros((count, *analysis.grid), bool)
@@ -119,7 +129,7 @@ def follow_subject_masks(
     if seed is None or not seed.any():
         raise ValueError(f"the subject has no mask on frame {start} to follow")
     masks[start], status[start] = seed, DETECTED
-    follower = _Follower(analysis, parts, settings, anchor)
+    follower = _Follower(analysis, parts, settings, anchor, look)
     follower.run(iter(frames(start, count)), seed, masks, status)
     follower.run(_backward(frames, start), seed, masks, status)
     _fill_from_chains(analysis, parts, masks, status)
@@ -165,9 +175,11 @@ class _Follower:
         parts: Sequence[SubjectTrack],
         settings: FollowSettings,
         anchor: Anchor | None = None,
+        look: Look | None = None,
     ) -> None:
         self.analysis, self.parts, self.settings = analysis, parts, settings
         self.anchor, self.anchors_left = anchor, settings.max_anchors if anchor else 0
+        self.look = look
         presets = {"fast": cv2.DISOPTICAL_FLOW_PRESET_FAST, "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
         self.flow = cv2.DISOpticalFlow_create(presets[settings.flow])
         height, width = analysis.grid
@@ -221,6 +233,15 @@ class _Follower:
             if found is not None:
                 current, carried = instances.masks[found].any(axis=0), 0
                 appearance = instances.appearance[found].mean(axis=0)
+                masks[frame], status[frame] = current, DETECTED
+                seen.append((frame, mask_centre(current)))
+                last_mask = current
+                continue
+            if (
+                self.look is not None
+                and (closer := self._looked_closer(frame, bgr, warped, last_mask, appearance)) is not None
+            ):
+                current, carried = closer, 0
                 masks[frame], status[frame] = current, DETECTED
                 seen.append((frame, mask_centre(current)))
                 last_mask = current
@@ -293,6 +314,36 @@ class _Follower:
         ratio = fresh.sum() / max(carried.sum(), 1)
         agrees = overlap >= s.min_anchor_overlap and 1 / s.max_anchor_growth <= ratio <= s.max_anchor_growth
         return fresh if agrees and self._looks_like(bgr, fresh, appearance) else None
+
+    def _looked_closer(
+        self, frame: int, bgr: np.ndarray, carried: np.ndarray, last: np.ndarray, appearance: np.ndarray
+    ) -> np.ndarray | None:
+        """The subject as a closer look around the `carried` mask sees it: the crop detection that
+        would take over from the carried mask by the whole-frame rules (`take_over`, or
+        `loose_take_over` with no rival a third as close), about the size the subject had when last
+        seen (`last`: a carried mask shrinks and grows as it drifts, and a piece of its size can be
+        what it drifted onto) and with its colours, with the crop's pieces lying inside the carried
+        mask; None when the crop shows no such."""
+        assert self.look is not None
+        (pieces,) = self.look([frame], [carried])
+        if pieces is None or not len(pieces):
+            return None
+        s = self.settings
+        cells = pieces.reshape(len(pieces), -1)
+        area = cells.sum(axis=1)
+        overlap = (cells & carried.ravel()).sum(axis=1)
+        iou = overlap / np.maximum(area + carried.sum() - overlap, 1)
+        order = np.argsort(iou)[::-1]
+        best = int(order[0])
+        runner_up = float(iou[order[1]]) if len(order) > 1 else 0.0
+        if not (iou[best] >= s.take_over or (iou[best] >= s.loose_take_over and runner_up < iou[best] / 3)):
+            return None
+        if not 1 / s.max_anchor_growth <= area[best] / max(last.sum(), 1) <= s.max_anchor_growth:
+            return None
+        if not self._looks_like(bgr, pieces[best], appearance):
+            return None
+        inside = (cells & carried.ravel()).sum(axis=1) >= s.part * np.maximum(area, 1)
+        return pieces[best] | pieces[inside & (area > 0)].any(axis=0)
 
     def _looks_like(self, bgr: np.ndarray, mask: np.ndarray, appearance: np.ndarray) -> bool:
         """Whether the carried `mask` still covers the subject's colours (not a cut, not the
