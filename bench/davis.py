@@ -30,7 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from davis_metrics import Click, boundary_f, deepest_point, next_click, region_j
+from davis_metrics import Click, boundary_f, deepest_point, lost_in_view, next_click, region_j
 from shared_data import DAVIS, MODEL
 
 REPO = Path(__file__).resolve().parents[1]
@@ -229,10 +229,8 @@ class Bench:
         res.jf = (res.j + res.f) / 2
         res.lost_frames = int(sum(j < LOST_J for j in res.per_frame_j))
         res.lost = res.lost_frames / res.frames
-        in_view = [bool(g.any()) for g in gts]
-        res.frames_in_view = sum(in_view)
-        lost_in_view = sum(j < LOST_J for j, seen in zip(res.per_frame_j, in_view, strict=True) if seen)
-        res.lost_in_view = lost_in_view / max(res.frames_in_view, 1)
+        lost, res.frames_in_view = lost_in_view(res.per_frame_j, gts, LOST_J)
+        res.lost_in_view = lost / max(res.frames_in_view, 1)
         if self.args.keep:
             dest = self.args.keep / out.name
             if dest.exists():

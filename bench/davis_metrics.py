@@ -133,6 +133,18 @@ def next_click(pred_masks: list[np.ndarray], gt_masks: list[np.ndarray]) -> Clic
     return frame, x, y
 
 
+def lost_in_view(per_frame_j: list[float], gt_masks: list[np.ndarray], lost_j: float) -> tuple[int, int]:
+    """(frames lost, frames in view): a frame is in view when its ground truth is not empty, and
+    lost when its J is below `lost_j`. An empty prediction on an empty ground truth scores J 1, so
+    the overall lost share counts only false positives on those frames; this one asks whether the
+    subject was missed while it could be seen."""
+    if len(per_frame_j) != len(gt_masks):
+        raise ValueError(f"{len(per_frame_j)} scores for {len(gt_masks)} ground-truth masks")
+    in_view = [bool(_as_bool(gt).any()) for gt in gt_masks]
+    lost = sum(j < lost_j for j, seen in zip(per_frame_j, in_view, strict=True) if seen)
+    return lost, sum(in_view)
+
+
 def _as_bool(mask: np.ndarray) -> np.ndarray:
     """Masks may arrive as bool, 0/1 or 0/255; anything non-zero is foreground."""
     m = np.asarray(mask)

@@ -142,6 +142,16 @@ def test_next_click_none_when_nothing_missing() -> None:
     assert dm.next_click([gt, gt | square(300, 300, 10)], [gt, gt]) is None
 
 
+def test_lost_in_view_counts_only_frames_showing_the_subject() -> None:
+    seen, empty = square(100, 200, 50), np.zeros((H, W), bool)
+    # frame 1 is missed while in view; frame 2 scores 0 on an empty ground truth (a false
+    # positive), which is lost overall but not "lost while in view"
+    assert dm.lost_in_view([0.9, 0.05, 0.0, 0.5], [seen, seen, empty, seen], 0.1) == (1, 3)
+    assert dm.lost_in_view([1.0], [empty], 0.1) == (0, 0)
+    with pytest.raises(ValueError):
+        dm.lost_in_view([0.5], [seen, seen], 0.1)
+
+
 def test_masks_accept_0_255() -> None:
     m = square(100, 100, 50).astype(np.uint8) * 255
     assert dm.region_j(m, m > 0) == 1.0
