@@ -30,7 +30,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from davis_metrics import Click, boundary_f, deepest_point, lost_in_view, next_click, region_j
+from davis_metrics import (
+    Click,
+    boundary_f,
+    correction_changes,
+    deepest_point,
+    lost_in_view,
+    next_click,
+    region_j,
+)
 from shared_data import DAVIS, MODEL
 
 REPO = Path(__file__).resolve().parents[1]
@@ -305,7 +313,25 @@ def format_single(results: list[SeqResult], data: Path) -> str:
     text = table(rows)
     text += f"\nframes lost overall (J < {LOST_J}): {s['lost_frames']}/{s['frames']} = "
     text += f"{s['lost_overall']:.1%}"
+    text += corrections_line(results)
     return text + notes(results)
+
+
+def corrections_line(results: list[SeqResult]) -> str:
+    """What the corrective clicks did before the bench took the harmful ones back (what a user
+    without that oracle gets): their count, mean change of J&F, and how many helped or hurt."""
+    changes = [
+        c
+        for r in results
+        for c in correction_changes([(run.j + run.f) / 2 for run in r.runs if run.returncode == 0])
+    ]
+    if not changes:
+        return ""
+    better, worse = [c for c in changes if c > 0.005], [c for c in changes if c < -0.005]
+    return (
+        f"\ncorrections before undo: {len(changes)}, mean J&F change {np.mean(changes):+.4f}; "
+        f"{len(better)} better (sum {sum(better):+.3f}), {len(worse)} worse (sum {sum(worse):+.3f})"
+    )
 
 
 def format_compare(refined: list[SeqResult], plain: list[SeqResult]) -> str:

@@ -151,3 +151,19 @@ def _as_bool(mask: np.ndarray) -> np.ndarray:
     if m.ndim != 2:
         raise ValueError(f"expected a 2-D mask, got shape {m.shape}")
     return m if m.dtype == bool else m != 0
+
+
+def correction_changes(scores: list[float]) -> list[float]:
+    """What each corrective click did, before the bench takes a harmful one back: `scores` are one
+    sequence's J&F after each render (the first click's, then each correction's, in order); each
+    correction is compared with the best result kept before it (a click that made things worse was
+    undone, so the next one starts from the kept result). A user without the bench's oracle undo
+    gets these changes."""
+    changes: list[float] = []
+    if not scores:
+        return changes
+    kept = scores[0]
+    for score in scores[1:]:
+        changes.append(score - kept)
+        kept = max(kept, score)
+    return changes

@@ -22,6 +22,7 @@ the reader and the timeline cache are used under one lock, the image math runs o
 
 from __future__ import annotations
 
+import hashlib
 import os
 import queue
 import threading
@@ -37,6 +38,7 @@ import numpy as np
 
 from smartfocus.errors import MediaError, SelectionError
 from smartfocus.focus.closer import CloserSettings, closer_masks, redraw
+from smartfocus.focus.correct import missing_piece
 from smartfocus.focus.follow import (
     FOLLOW_VERSION,
     FollowSettings,
@@ -76,7 +78,13 @@ from smartfocus.runner import ChunkRunner
 from smartfocus.vision.analysis import Analysis, analysis_steps, cache_path, load_cached, video_fingerprint
 from smartfocus.vision.chunked import chunked_analysis_steps
 from smartfocus.vision.model import SharedModel, load_segmenter
-from smartfocus.vision.propagate import RegionSettings, segment_on_grid, track_region
+from smartfocus.vision.propagate import (
+    PropagationSettings,
+    RegionSettings,
+    segment_on_grid,
+    track_mask,
+    track_region,
+)
 from smartfocus.vision.region import ClickSegmenter, Point, RegionTrack, click_segmenter, region_cache_path
 from smartfocus.vision.sam import SamSegmenter, sam_dir, segment_like
 from smartfocus.vision.segment import AnalysisSettings, analysis_settings
@@ -413,6 +421,7 @@ class FocusSession:
                     click_region=self._click_region,
                     any_object=any_object,
                     follow=_counted(lambda f, parts: self.followed(f, parts, check=check), each),
+                    pieces=_counted(self.correction_piece, each),
                 )
                 while len(self._timelines) > TIMELINES_KEPT:
                     self._timelines.popitem(last=False)
@@ -862,6 +871,51 @@ class FocusSession:
         track.save(path)
         return track
 
+    def correction_piece(
+        self, frame: int, points: tuple[Point, ...], exclude: tuple[Point, ...], current: np.ndarray
+    ) -> RegionTrack | None:
+        """What the subject's grid mask `current` on `frame` misses of the object under the
+        correction `points` (source pixels): the promptable model prompted with the points and the
+        subject's deepest point, minus `exclude`, the difference kept where it reaches a click
+        (`focus.correct.missing_piece`), followed through the clip and cached on disk. None without
+        the promptable model, or where it finds nothing missing at the clicks."""
+        segmenter = self.anchor_segmenter
+        if segmenter is None:
+            return None
+        settings = PropagationSettings()
+        state = hashlib.sha256(np.packbits(current).tobytes() + repr(current.shape).encode()).hexdigest()
+        key = ("piece", FOLLOW_VERSION, self._analysis_key, segmenter.name, state, settings)
+        path = region_cache_path(
+            self.region_cache_dir, self._video_fingerprint(), frame, points, exclude, key
+        )
+        if (cached := load_cached(path, RegionTrack.load)) is not None:
+            return cached if cached.visible.any() else None
+        size = (self.info.width, self.info.height)
+        grid_h, grid_w = current.shape
+        with self._lock:
+            image = self.read(frame)
+            # the box (the subject's and the clicks', a tenth larger each side) keeps the model to
+            # one object: without it a click at a bear's paw took the ground under it (DAVIS bear)
+            whole = segmenter.segment(
+                image,
+                [*points, mask_core(current, size)],
+                list(exclude),
+                box=_prompt_box(current, points, size),
+            )
+            whole = cv2.resize(whole.astype(np.float32), (grid_w, grid_h), interpolation=cv2.INTER_AREA) > 0.5
+            clicks = tuple((int(x * grid_w / size[0]), int(y * grid_h / size[1])) for x, y in points)
+            piece = missing_piece(whole, current, clicks)
+            if piece.any():
+                track = track_mask(self.reader, frame, piece, settings)
+            else:  # nothing missing there: remembered as an empty track
+                track = RegionTrack.from_masks(
+                    np.zeros((self.frame_count, grid_h, grid_w), bool),
+                    np.zeros(self.frame_count, bool),
+                    np.zeros(self.frame_count, np.float32),
+                )
+        track.save(path)
+        return track if track.visible.any() else None
+
     def _follow(
         self,
         frame: int,
@@ -902,6 +956,26 @@ class FocusSession:
 
 class _Stopped(Exception):
     """`timeline_steps` was closed while its thread was following subjects."""
+
+
+def _prompt_box(
+    mask: np.ndarray, points: Sequence[Point], size: tuple[int, int], margin: float = 0.1
+) -> tuple[float, float, float, float]:
+    """The box (source pixels) around a grid `mask` and `points`, grown by `margin` of its size each
+    side and kept inside the frame (`size` = (width, height))."""
+    ys, xs = np.nonzero(mask)
+    sx, sy = size[0] / mask.shape[1], size[1] / mask.shape[0]
+    x0 = min(xs.min() * sx, *(x for x, _ in points))
+    y0 = min(ys.min() * sy, *(y for _, y in points))
+    x1 = max((xs.max() + 1) * sx, *(x for x, _ in points))
+    y1 = max((ys.max() + 1) * sy, *(y for _, y in points))
+    pad_x, pad_y = margin * (x1 - x0), margin * (y1 - y0)
+    return (
+        max(0.0, x0 - pad_x),
+        max(0.0, y0 - pad_y),
+        min(float(size[0]), x1 + pad_x),
+        min(float(size[1]), y1 + pad_y),
+    )
 
 
 def _counted(provider: T, each: Callable[[bool], None] | None) -> T:

@@ -156,3 +156,11 @@ def test_masks_accept_0_255() -> None:
     m = square(100, 100, 50).astype(np.uint8) * 255
     assert dm.region_j(m, m > 0) == 1.0
     assert dm.boundary_f(m, m > 0) == 1.0
+
+
+def test_correction_changes_compare_with_the_kept_result() -> None:
+    # 0.80 first; +0.05 kept; a -0.20 click undone; the next click starts from 0.85 again
+    changes = dm.correction_changes([0.80, 0.85, 0.65, 0.86])
+    assert changes == pytest.approx([0.05, -0.20, 0.01])
+    assert dm.correction_changes([0.7]) == []
+    assert dm.correction_changes([]) == []

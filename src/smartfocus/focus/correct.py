@@ -7,7 +7,10 @@ to the end, so a correction reaches back until the previous correction and on un
 one builds on it:
 
 - an include point on a detected object adds that object (with what it rides or carries), followed
-  like a clicked subject; include points on nothing detected add the region segmented under them;
+  like a clicked subject; include points on nothing detected add what the subject's mask misses of
+  the object segmented under them *together with the subject* (the promptable model prompted with
+  the points and the subject's deepest point, where one is configured), else the region segmented
+  under the points alone;
 - an exclude point on a detected object that is not the subject itself (it covers less than
   `SUBJECT_ITSELF` of the subject's mask there) cuts that object alone away, followed likewise
   (without what it carries: the rider stays when the bike is cut); otherwise (a part of the
@@ -27,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 
 from smartfocus.errors import SelectionError
@@ -47,15 +51,28 @@ MAX_ADDED_REGION = 1.0  # a region an include click adds may be at most this sha
 FollowDetected = Callable[[int, bool], RegionTrack]
 # (include points, exclude points) on the correction frame -> that region followed through the clip
 FollowRegion = Callable[[tuple[Point, ...], tuple[Point, ...]], RegionTrack]
+# (include points, exclude points, the subject's grid mask) on the correction frame -> what the mask
+# misses of the object under the points and the subject together (`missing_piece`), followed through
+# the clip; None where no promptable model is configured or it finds nothing missing there
+FollowPiece = Callable[[tuple[Point, ...], tuple[Point, ...], np.ndarray], RegionTrack | None]
+PIECE_REACH = 2  # grid cells: a missing piece this near a click is the one the click is on
+# a followed piece whose share of the subject grows past this many times its share on the correction
+# frame has leaked into what is around it (a part keeps its share of the subject)
+MAX_SHARE_GROWTH = 2.0
 
 
 @dataclass(frozen=True)
 class Layer:
-    """One correction click's effect: `track` added to or cut from the subject from `start` on."""
+    """One correction click's effect: `track` added to or cut from the subject on the frames from
+    `start` up to `end` (None: the clip's end)."""
 
     start: int
     track: RegionTrack
     add: bool
+    end: int | None = None
+
+    def covers(self, frame: int) -> bool:
+        return self.start <= frame and (self.end is None or frame < self.end)
 
 
 @dataclass(frozen=True)
@@ -72,7 +89,7 @@ class CorrectedSubject:
     def mask(self, analysis: Analysis, frame: int) -> np.ndarray | None:
         mask = self.base.mask(analysis, frame)
         for layer in self.layers:
-            piece = layer.track.mask(frame) if frame >= layer.start else None
+            piece = layer.track.mask(frame) if layer.covers(frame) else None
             if piece is None:
                 continue
             if layer.add:
@@ -91,8 +108,8 @@ class CorrectedSubject:
         status = self.base.status().copy()
         for layer in self.layers:
             if layer.add:
-                seen = layer.track.confidence[layer.start :]
-                status[layer.start :] = np.maximum(status[layer.start :], seen)
+                span = slice(layer.start, layer.end)
+                status[span] = np.maximum(status[span], layer.track.confidence[span])
         return status
 
 
@@ -105,6 +122,7 @@ def correct(
     exclude: tuple[Point, ...],
     follow_detected: FollowDetected,
     follow_region: FollowRegion,
+    follow_piece: FollowPiece | None = None,
 ) -> CorrectedSubject:
     """`subject` (clicked on frame `clicked_on`) with the correction clicks on `frame` laid over it.
 
@@ -128,7 +146,16 @@ def correct(
         else:
             layers.append(Layer(start, follow_detected(int(instances.track_ids[row]), True), add=True))
     if loose:
-        region = follow_region(tuple(loose), exclude)
+        # GrabCut on a click near the subject's edge alone segments the ground or wall beside it
+        # (DAVIS dev: bear's correction on frame 24 took the ground and spoiled every frame); the
+        # subject's own point tells the promptable model which object the click belongs to
+        region = (
+            follow_piece(tuple(loose), exclude, current)
+            if follow_piece is not None and current.any()
+            else None
+        )
+        if region is None:
+            region = follow_region(tuple(loose), exclude)
         piece = region.mask(frame)
         if current.any() and piece is not None and piece.sum() > MAX_ADDED_REGION * current.sum():
             # GrabCut found a background-sized region, not a missing piece: refuse rather than
@@ -139,7 +166,8 @@ def correct(
                 f"the region under ({x:g}, {y:g}) on frame {frame} is larger than the subject itself; "
                 "click on the missing part nearer its edge, or add it as a subject of its own"
             )
-        layers.append(Layer(start, region, add=True))
+        first, end = attached_span(region, frame, start, lambda f: subject.mask(analysis, f))
+        layers.append(Layer(first, region, add=True, end=end))
     for x, y in exclude:
         row = _detection_under(analysis, frame, x, y)
         held = 0 if row is None else int((instances.masks[row] & current).sum())
@@ -162,3 +190,63 @@ def _detection_under(analysis: Analysis, frame: int, x: float, y: float) -> int 
         return select_instance(analysis.instances(frame), x, y, analysis.frame_size, {}, tolerance_px=0)
     except SelectionError:
         return None
+
+
+def missing_piece(whole: np.ndarray, current: np.ndarray, clicks: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """What `current` (the subject's grid mask) lacks of `whole` (the object segmented under the
+    correction clicks and the subject's deepest point), only the connected parts that reach within
+    `PIECE_REACH` cells of a click (grid (x, y)): the rest of the difference is the segmenter's
+    edge disagreeing with the subject's, which the click did not ask about."""
+    piece = whole & ~current
+    count, labels = cv2.connectedComponents(piece.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return np.zeros_like(piece)
+    near = np.zeros(piece.shape, np.uint8)
+    for x, y in clicks:
+        cv2.circle(near, (int(x), int(y)), PIECE_REACH, 1, -1)
+    wanted = set(np.unique(labels[near.astype(bool)]).tolist()) - {0}
+    return np.isin(labels, list(wanted)) if wanted else np.zeros_like(piece)
+
+
+def attached_span(
+    region: RegionTrack, frame: int, start: int, subject_mask: Callable[[int], np.ndarray | None]
+) -> tuple[int, int]:
+    """The frames [first, end) around the correction `frame` (not before `start`) over which a
+    clicked region stays part of the subject: walking away from `frame` each way, up to the first
+    frame where the region, followed on flow, no longer touches the subject's mask (grown by
+    `PIECE_REACH` cells), has grown larger than the subject or its share of the subject has grown
+    `MAX_SHARE_GROWTH` times. A piece of ground or wall the click
+    took with it stays where it is while the subject moves on (DAVIS bear: the ground under its
+    paw, carried to every frame, took 0.15 J&F); a missing part moves with the subject. Frames
+    where the subject itself is not found do not stop it: the region is all there is there."""
+    kernel = np.ones((2 * PIECE_REACH + 1, 2 * PIECE_REACH + 1), np.uint8)
+
+    def share(f: int) -> float | None:
+        piece, mask = region.mask(f), subject_mask(f)
+        if piece is None or mask is None or not (mask > 0.5).any():
+            return None
+        return float(piece.sum()) / float((mask > 0.5).sum())
+
+    clicked = share(frame)
+
+    def attached(f: int) -> bool:
+        piece = region.mask(f)
+        if piece is None:
+            return False
+        mask = subject_mask(f)
+        if mask is None or not (mask > 0.5).any():
+            return True
+        body = mask > 0.5
+        if piece.sum() > MAX_ADDED_REGION * body.sum():
+            return False
+        if clicked is not None and piece.sum() > MAX_SHARE_GROWTH * clicked * body.sum():
+            return False
+        return bool((cv2.dilate(body.astype(np.uint8), kernel).astype(bool) & piece).any())
+
+    first = frame
+    while first - 1 >= start and attached(first - 1):
+        first -= 1
+    end = frame + 1
+    while end < len(region.visible) and attached(end):
+        end += 1
+    return first, end

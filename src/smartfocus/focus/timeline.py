@@ -39,6 +39,9 @@ ClickRegionProvider = Callable[[int, tuple[Point, ...], tuple[Point, ...]], np.n
 # (click frame, the subject's parts as tracklet chains) -> its mask on every frame, followed with
 # optical flow and judged against the detections (`focus.follow`); cached by whoever provides it
 SubjectFollower = Callable[[int, tuple[SubjectTrack, ...]], RegionTrack]
+# (correction frame, include points, exclude points, the subject's grid mask there) -> what the mask
+# misses of the object under the points, followed through the clip (`focus.correct.FollowPiece`)
+PieceProvider = Callable[[int, tuple[Point, ...], tuple[Point, ...], np.ndarray], RegionTrack | None]
 
 
 class Subject(Protocol):
@@ -178,6 +181,8 @@ class FocusTimeline:
             benchmarking the region path).
         follow: follows a detected subject with optical flow (see `SubjectFollower`); without it
             the tracklet chains alone say where the subject is.
+        pieces: segments what a correction click adds together with the subject (see
+            `PieceProvider`); without it, or where it answers None, the region under the click alone.
 
     A "refine" keyframe corrects the subject in focus there (`focus.correct`); it needs `regions`
     and `follow`, which follow what its clicks add or cut.
@@ -195,6 +200,7 @@ class FocusTimeline:
         click_region: ClickRegionProvider | None = None,
         any_object: bool = False,
         follow: SubjectFollower | None = None,
+        pieces: PieceProvider | None = None,
     ) -> None:
         if any_object and regions is None:
             raise ValueError("any_object needs a region provider")
@@ -217,6 +223,7 @@ class FocusTimeline:
             click_region,
             any_object,
             follow,
+            pieces,
         )
         self.first_keyframe = plan.keyframes[0].frame if plan.keyframes else analysis.frame_count
         self._weights = self._rack_weights()
@@ -330,6 +337,7 @@ def _resolve(
     click_region: ClickRegionProvider | None,
     any_object: bool,
     follow: SubjectFollower | None,
+    pieces: PieceProvider | None = None,
 ) -> tuple[list[Subject], np.ndarray, tuple[tuple[int, ...], ...]]:
     """The subjects the plan's clicks pick, which are in focus at each frame (frames, subjects), and
     the subjects each keyframe picks or corrects (a page names a keyframe by them).
@@ -373,6 +381,9 @@ def _resolve(
                     else (follow_subject(analysis, tid, successors, settings),),
                 ),
                 lambda points, exclude, f=keyframe.frame: regions(f, points, exclude),
+                None
+                if pieces is None
+                else lambda points, exclude, current, f=keyframe.frame: pieces(f, points, exclude, current),
             )
             picked.append((column,))
             continue

@@ -227,6 +227,20 @@ def track_region(
     return RegionTrack.from_masks(masks, visible, confidence)
 
 
+def track_mask(
+    reader: VideoReader,
+    frame: int,
+    mask: np.ndarray,
+    propagation: PropagationSettings | None = None,
+) -> RegionTrack:
+    """A grid `mask` of `frame`, segmented elsewhere (a correction's missing piece), followed through
+    the whole clip on its grid as `track_region` follows a clicked region."""
+    grid = mask.shape
+    frames = [image for _, image in reader.small_frames((grid[1], grid[0]), cv2.INTER_AREA)]
+    masks, visible, confidence = RegionPropagator(propagation).propagate(frames, frame, mask)
+    return RegionTrack.from_masks(masks, visible, confidence)
+
+
 def segment_on_grid(
     image_on_grid: np.ndarray,
     frame_size: tuple[int, int],
