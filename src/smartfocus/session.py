@@ -86,7 +86,7 @@ from smartfocus.vision.propagate import (
     track_region,
 )
 from smartfocus.vision.region import ClickSegmenter, Point, RegionTrack, click_segmenter, region_cache_path
-from smartfocus.vision.sam import SamSegmenter, sam_dir, segment_like
+from smartfocus.vision.sam import SamSegmenter, prompt_box, sam_dir, segment_like
 from smartfocus.vision.segment import AnalysisSettings, analysis_settings
 from smartfocus.vision.zoom import (
     ZOOM_PRESETS,
@@ -900,7 +900,7 @@ class FocusSession:
                 image,
                 [*points, mask_core(current, size)],
                 list(exclude),
-                box=_prompt_box(current, points, size),
+                box=prompt_box(current, size, points=points),
             )
             whole = cv2.resize(whole.astype(np.float32), (grid_w, grid_h), interpolation=cv2.INTER_AREA) > 0.5
             clicks = tuple((int(x * grid_w / size[0]), int(y * grid_h / size[1])) for x, y in points)
@@ -956,26 +956,6 @@ class FocusSession:
 
 class _Stopped(Exception):
     """`timeline_steps` was closed while its thread was following subjects."""
-
-
-def _prompt_box(
-    mask: np.ndarray, points: Sequence[Point], size: tuple[int, int], margin: float = 0.1
-) -> tuple[float, float, float, float]:
-    """The box (source pixels) around a grid `mask` and `points`, grown by `margin` of its size each
-    side and kept inside the frame (`size` = (width, height))."""
-    ys, xs = np.nonzero(mask)
-    sx, sy = size[0] / mask.shape[1], size[1] / mask.shape[0]
-    x0 = min(xs.min() * sx, *(x for x, _ in points))
-    y0 = min(ys.min() * sy, *(y for _, y in points))
-    x1 = max((xs.max() + 1) * sx, *(x for x, _ in points))
-    y1 = max((ys.max() + 1) * sy, *(y for _, y in points))
-    pad_x, pad_y = margin * (x1 - x0), margin * (y1 - y0)
-    return (
-        max(0.0, x0 - pad_x),
-        max(0.0, y0 - pad_y),
-        min(float(size[0]), x1 + pad_x),
-        min(float(size[1]), y1 + pad_y),
-    )
 
 
 def _counted(provider: T, each: Callable[[bool], None] | None) -> T:

@@ -36,7 +36,7 @@ import numpy as np
 from smartfocus.errors import SelectionError
 from smartfocus.focus.selection import mask_core, select_instance
 from smartfocus.vision.analysis import Analysis
-from smartfocus.vision.region import Point, RegionTrack
+from smartfocus.vision.region import Point, RegionTrack, keep_seeded
 
 if TYPE_CHECKING:
     from smartfocus.focus.timeline import Subject
@@ -197,15 +197,7 @@ def missing_piece(whole: np.ndarray, current: np.ndarray, clicks: tuple[tuple[in
     correction clicks and the subject's deepest point), only the connected parts that reach within
     `PIECE_REACH` cells of a click (grid (x, y)): the rest of the difference is the segmenter's
     edge disagreeing with the subject's, which the click did not ask about."""
-    piece = whole & ~current
-    count, labels = cv2.connectedComponents(piece.astype(np.uint8), connectivity=8)
-    if count <= 1:
-        return np.zeros_like(piece)
-    near = np.zeros(piece.shape, np.uint8)
-    for x, y in clicks:
-        cv2.circle(near, (int(x), int(y)), PIECE_REACH, 1, -1)
-    wanted = set(np.unique(labels[near.astype(bool)]).tolist()) - {0}
-    return np.isin(labels, list(wanted)) if wanted else np.zeros_like(piece)
+    return keep_seeded(whole & ~current, clicks, reach=PIECE_REACH)
 
 
 def attached_span(
@@ -215,33 +207,35 @@ def attached_span(
     clicked region stays part of the subject: walking away from `frame` each way, up to the first
     frame where the region, followed on flow, no longer touches the subject's mask (grown by
     `PIECE_REACH` cells), has grown larger than the subject or its share of the subject has grown
-    `MAX_SHARE_GROWTH` times. A piece of ground or wall the click
-    took with it stays where it is while the subject moves on (DAVIS bear: the ground under its
-    paw, carried to every frame, took 0.15 J&F); a missing part moves with the subject. Frames
-    where the subject itself is not found do not stop it: the region is all there is there."""
+    `MAX_SHARE_GROWTH` times. A piece of ground or wall the click took with it stays where it is
+    while the subject moves on (DAVIS bear: the ground under its paw, carried to every frame, took
+    0.15 J&F); a missing part moves with the subject. Frames where the subject itself is not found
+    do not stop it: the region is all there is there."""
     kernel = np.ones((2 * PIECE_REACH + 1, 2 * PIECE_REACH + 1), np.uint8)
 
-    def share(f: int) -> float | None:
-        piece, mask = region.mask(f), subject_mask(f)
-        if piece is None or mask is None or not (mask > 0.5).any():
-            return None
-        return float(piece.sum()) / float((mask > 0.5).sum())
+    def body(f: int) -> np.ndarray | None:
+        mask = subject_mask(f)
+        return None if mask is None or not (mask > 0.5).any() else mask > 0.5
 
-    clicked = share(frame)
+    clicked_piece, clicked_body = region.mask(frame), body(frame)
+    clicked = (
+        None
+        if clicked_piece is None or clicked_body is None
+        else float(clicked_piece.sum()) / float(clicked_body.sum())
+    )
 
     def attached(f: int) -> bool:
         piece = region.mask(f)
         if piece is None:
             return False
-        mask = subject_mask(f)
-        if mask is None or not (mask > 0.5).any():
+        subject = body(f)
+        if subject is None:
             return True
-        body = mask > 0.5
-        if piece.sum() > MAX_ADDED_REGION * body.sum():
+        if piece.sum() > MAX_ADDED_REGION * subject.sum():
             return False
-        if clicked is not None and piece.sum() > MAX_SHARE_GROWTH * clicked * body.sum():
+        if clicked is not None and piece.sum() > MAX_SHARE_GROWTH * clicked * subject.sum():
             return False
-        return bool((cv2.dilate(body.astype(np.uint8), kernel).astype(bool) & piece).any())
+        return bool((cv2.dilate(subject.astype(np.uint8), kernel).astype(bool) & piece).any())
 
     first = frame
     while first - 1 >= start and attached(first - 1):

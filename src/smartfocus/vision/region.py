@@ -162,16 +162,22 @@ def _window_edge(shape: tuple[int, int], window: tuple[int, int, int, int]) -> n
     return edge
 
 
-def keep_seeded(mask: np.ndarray, seeds: Sequence[Point]) -> np.ndarray:
-    """The connected parts of `mask` that contain a seed point (GrabCut may also pick up far-away
-    patches of a similar colour)."""
+def keep_seeded(mask: np.ndarray, seeds: Sequence[Point], reach: int = 0) -> np.ndarray:
+    """The connected parts of `mask` that contain a seed point, or come within `reach` cells of one
+    (GrabCut may also pick up far-away patches of a similar colour)."""
     count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
     if count <= 1:
         return np.zeros_like(mask, bool)
     height, width = mask.shape
-    wanted = {
-        int(labels[min(max(round(y), 0), height - 1), min(max(round(x), 0), width - 1)]) for x, y in seeds
-    }
+    if reach:
+        near = np.zeros(mask.shape, np.uint8)
+        for x, y in seeds:
+            cv2.circle(near, (round(x), round(y)), reach, 1, -1)
+        wanted = set(np.unique(labels[near.astype(bool)]).tolist())
+    else:
+        wanted = {
+            int(labels[min(max(round(y), 0), height - 1), min(max(round(x), 0), width - 1)]) for x, y in seeds
+        }
     wanted.discard(0)
     return np.isin(labels, list(wanted)) if wanted else np.zeros_like(mask, bool)
 

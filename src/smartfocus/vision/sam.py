@@ -160,18 +160,32 @@ def segment_like(
     height, width = image.shape[:2]
     grid_h, grid_w = mask.shape
     sx, sy = width / grid_w, height / grid_h
-    ys, xs = np.nonzero(mask)
-    pad_x, pad_y = margin * (xs.max() + 1 - xs.min()), margin * (ys.max() + 1 - ys.min())
-    box = (
-        max(0.0, (xs.min() - pad_x) * sx),
-        max(0.0, (ys.min() - pad_y) * sy),
-        min(float(width), (xs.max() + 1 + pad_x) * sx),
-        min(float(height), (ys.max() + 1 + pad_y) * sy),
-    )
+    box = prompt_box(mask, (width, height), margin)
     depth = cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 3)[1:-1, 1:-1]
     y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)
     fresh = segmenter.segment(image, [((x + 0.5) * sx, (y + 0.5) * sy)], [], box=box)
     return cv2.resize(fresh.astype(np.float32), (grid_w, grid_h), interpolation=cv2.INTER_AREA) > 0.5
+
+
+def prompt_box(
+    mask: np.ndarray, size: tuple[int, int], margin: float = 0.1, points: Sequence[Point] = ()
+) -> tuple[float, float, float, float]:
+    """The box prompt (x0, y0, x1, y1, source pixels; `size` = (width, height)) around a grid `mask`
+    and any `points` (source pixels), grown by `margin` of its size each side, inside the frame."""
+    width, height = size
+    sx, sy = width / mask.shape[1], height / mask.shape[0]
+    ys, xs = np.nonzero(mask)
+    x0 = min([float(xs.min()), *(x / sx for x, _ in points)])
+    y0 = min([float(ys.min()), *(y / sy for _, y in points)])
+    x1 = max([float(xs.max() + 1), *(x / sx for x, _ in points)])
+    y1 = max([float(ys.max() + 1), *(y / sy for _, y in points)])
+    pad_x, pad_y = margin * (x1 - x0), margin * (y1 - y0)
+    return (
+        max(0.0, (x0 - pad_x) * sx),
+        max(0.0, (y0 - pad_y) * sy),
+        min(float(width), (x1 + pad_x) * sx),
+        min(float(height), (y1 + pad_y) * sy),
+    )
 
 
 CUDA_PROVIDER, CPU_PROVIDER = "CUDAExecutionProvider", "CPUExecutionProvider"
