@@ -6,11 +6,13 @@ laid over the subject from the subject's previous prompt (its keyframe, or the c
 to the end, so a correction reaches back until the previous correction and on until the next
 one builds on it:
 
-- an include point on a detected object adds that object (with what it rides or carries), followed
-  like a clicked subject; include points on nothing detected add what the subject's mask misses of
-  the object segmented under them *together with the subject* (the promptable model prompted with
-  the points and the subject's deepest point, where one is configured), else the region segmented
-  under the points alone;
+- an include point on a detected object other than the subject adds that object (with what it
+  rides or carries), followed like a clicked subject; include points on nothing detected, or on the
+  subject's own detection (it covers `SUBJECT_ITSELF` of the subject's mask there), add what the
+  subject's mask misses of the object segmented under them *together with the subject* (the
+  promptable model prompted with the points and the subject's deepest point, where one is
+  configured; without one, a click on the subject's own detection follows that detection again),
+  else the region segmented under the points alone;
 - an exclude point on a detected object that is not the subject itself (it covers less than
   `SUBJECT_ITSELF` of the subject's mask there) cuts that object alone away, followed likewise
   (without what it carries: the rider stays when the bike is cut); otherwise (a part of the
@@ -141,7 +143,9 @@ def correct(
     loose: list[Point] = []
     for x, y in points:
         row = _detection_under(analysis, frame, x, y)
-        if row is None:
+        # a click on the subject's own detection asks for a part that detection leaves out (lucia's
+        # backpack): following that detection again would change nothing
+        if row is None or (follow_piece is not None and _is_subject(instances.masks[row], current)):
             loose.append((x, y))
         else:
             layers.append(Layer(start, follow_detected(int(instances.track_ids[row]), True), add=True))
@@ -170,8 +174,7 @@ def correct(
         layers.append(Layer(first, region, add=True, end=end))
     for x, y in exclude:
         row = _detection_under(analysis, frame, x, y)
-        held = 0 if row is None else int((instances.masks[row] & current).sum())
-        if row is not None and held < SUBJECT_ITSELF * max(int(current.sum()), 1):
+        if row is not None and not _is_subject(instances.masks[row], current):
             layers.append(Layer(start, follow_detected(int(instances.track_ids[row]), False), add=False))
         elif current.any():
             core = mask_core(current, analysis.frame_size)
@@ -182,6 +185,12 @@ def correct(
             f"the correction on frame {frame} leaves nothing of the subject; click on the subject itself"
         )
     return corrected
+
+
+def _is_subject(detection: np.ndarray, current: np.ndarray) -> bool:
+    """Whether `detection` covers `SUBJECT_ITSELF` of the subject's mask `current` (a rider's bike
+    covers well under it, a person's own detection nearly all of it)."""
+    return int((detection & current).sum()) >= SUBJECT_ITSELF * max(int(current.sum()), 1)
 
 
 def _detection_under(analysis: Analysis, frame: int, x: float, y: float) -> int | None:
