@@ -22,6 +22,7 @@ from smartfocus.paths import smartfocus_home
 if TYPE_CHECKING:
     import numpy as np
     from ultralytics import YOLO
+    from ultralytics.engine.predictor import BasePredictor
     from ultralytics.engine.results import Results
 
 DEFAULT_MODEL = "yolov8n-seg.pt"
@@ -199,11 +200,18 @@ def _warm_up(model: YOLO, device: str) -> None:
     ultralytics' device setup pins torch to cpu_count - 1 threads: one thread on a 2-core machine,
     where two run inference about 1.75x faster. Its import also sets OpenCV to one thread, which
     would make compositing (OpenCV filters) twice as slow.
+
+    On the CPU ultralytics' own warm-up runs nothing: it only imports torchvision, for its NMS,
+    which pulls in torch._dynamo (1.2-1.6 s of every process' first render on a 2-core CPU).
+    Skipping it leaves ultralytics on its own NMS, which it keeps equal to torchvision's (measured:
+    the same boxes and masks on every frame of the 720p sample) and is no slower there.
     """
     import cv2
     import numpy as np
     import torch
 
+    if device == "cpu":
+        model.add_callback("on_predict_start", _skip_ultralytics_warm_up)
     model.predict(
         np.zeros((64, 64, 3), np.uint8),
         imgsz=64,
@@ -214,6 +222,10 @@ def _warm_up(model: YOLO, device: str) -> None:
     if device == "cpu":
         torch.set_num_threads(os.cpu_count() or 1)
     cv2.setNumThreads(os.cpu_count() or 1)
+
+
+def _skip_ultralytics_warm_up(predictor: BasePredictor) -> None:
+    predictor.done_warmup = True  # ultralytics reads it after this callback (see `_warm_up`)
 
 
 def weights_fingerprint(path: Path) -> str:
