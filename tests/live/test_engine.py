@@ -141,3 +141,46 @@ def test_a_click_takes_a_subject_the_newest_frame_just_missed(segmenter, dog_640
     assert selection.class_name == "person"
     after = engine.process(frame, 2 / 30)
     assert after.subject_row is not None and after.subject_id == selection.track_id
+
+
+class _ClickDuringInference:
+    """The real segmenter, with a click arriving while it runs: the moment a WebRTC stream that
+    just changed resolution is processing its first frame at the new size."""
+
+    def __init__(self, segmenter) -> None:
+        self._segmenter = segmenter
+        self.click = None  # called once, from inside the next predict
+        self.selection = None
+
+    def __getattr__(self, name: str):
+        return getattr(self._segmenter, name)
+
+    def predict(self, *args, **kwargs):
+        if self.click is not None:
+            click, self.click = self.click, None
+            self.selection = click()
+        return self._segmenter.predict(*args, **kwargs)
+
+
+def test_a_click_while_the_stream_changes_resolution_is_taken(segmenter, dog_640: Path, woman_640) -> None:
+    """Browsers rescale a WebRTC stream in its first seconds, just when people click: a click made on
+    the picture at the old size, arriving before any frame at the new size is done, still locks the
+    subject (it was refused as 'no frame has been processed yet')."""
+    import cv2
+
+    with open_video(dog_640) as reader:
+        frames = [reader.read(i) for i in range(12)]
+    clicking = _ClickDuringInference(segmenter)
+    engine = LiveEngine(clicking)
+    clock = iter(np.arange(100) / 30)
+    for frame in frames[:5]:
+        engine.process(frame, next(clock))
+    clicking.click = lambda: engine.select(*woman_640, click_size=(640, 360))
+    smaller = [cv2.resize(frame, (480, 270), interpolation=cv2.INTER_AREA) for frame in frames[5:]]
+    after = [engine.process(frame, next(clock)) for frame in smaller]
+    assert clicking.selection is not None and clicking.selection.class_name == "person"
+    locked = [f for f in after if f.subject_row is not None]
+    assert len(locked) >= len(after) - 2, "the click did not lock anything at the new size"
+    x0, y0, x1, y1 = locked[-1].instances.boxes[locked[-1].subject_row]
+    x, y = woman_640[0] * 0.75, woman_640[1] * 0.75  # the click, in the new pixels
+    assert x0 <= x <= x1 and y0 <= y <= y1, "the lock is not on the woman"

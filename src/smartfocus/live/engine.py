@@ -100,9 +100,11 @@ class LiveEngine:
         self._tracker: FrameTracker | None = None
         self._stabilizer = MatteStabilizer()
         self._lock: SubjectLock | None = None
-        # the newest processed frames' objects, newest last: a click is judged on the newest one
-        # that has an object under it (a detection that flickers out for a frame still takes a click)
-        self._recent: deque[Instances] = deque(maxlen=RECENT_FRAMES)
+        # the newest processed frames' objects and their trackers, newest last: a click is judged on the newest
+        # one that has an object under it (a detection that flickers out for a frame still takes a
+        # click). Kept across a resolution change: WebRTC rescales a stream in its first seconds,
+        # just when people click, and a click must not find no frame while the new size starts.
+        self._recent: deque[tuple[Instances, FrameTracker]] = deque(maxlen=RECENT_FRAMES)
         self._matte: np.ndarray | None = None  # the last subject grid mask, held while it is gone
         self._new_subject = False  # set by `select`, consumed by `process` (which owns the matte state)
         self._level = 0.0  # blur envelope, eased by time
@@ -136,26 +138,31 @@ class LiveEngine:
             size = self.frame_size
             if not self._recent or size is None:
                 raise SelectionError("no frame has been processed yet; wait for the picture and click again")
-            if click_size is not None and click_size != size:
-                x, y = x * size[0] / click_size[0], y * size[1] / click_size[1]
             names = self.segmenter.class_names
-            instances, row, age = self._under_click(x, y, size, names)
-            self._lock = SubjectLock.from_row(instances, row)
-            self._lock.missing = age  # its box is from `age` frames ago
+            instances, row, age, tracker = self._under_click(x, y, click_size or size, names)
+            lock = SubjectLock.from_row(instances, row)
+            if tracker is not self._tracker:  # a frame from before the stream changed resolution
+                seen = tracker.frame_size  # (its track ids are that tracker's: the lock drops them)
+                lock = lock.rescaled(size[0] / seen[0], size[1] / seen[1])
+            lock.missing = age  # its box is from `age` frames ago
+            self._lock = lock
             self._new_subject = True  # the processing thread drops the old subject's matte
             return Selection(
                 int(instances.track_ids[row]), names.get(int(instances.class_ids[row]), "object")
             )
 
     def _under_click(
-        self, x: float, y: float, size: tuple[int, int], names: dict[int, str]
-    ) -> tuple[Instances, int, int]:
-        """The newest recent frame with an object under (x, y): its objects, the row, its age in
-        frames. Raises the newest frame's SelectionError when none has one."""
+        self, x: float, y: float, click_size: tuple[int, int], names: dict[int, str]
+    ) -> tuple[Instances, int, int, FrameTracker]:
+        """The newest recent frame with an object under (x, y) of a `click_size` picture: its
+        objects, the row, its age in frames and the tracker that made it. Raises the newest frame's
+        SelectionError when none has one."""
         newest_error: SelectionError | None = None
-        for age, instances in enumerate(reversed(self._recent)):
+        for age, (instances, tracker) in enumerate(reversed(self._recent)):
+            size = tracker.frame_size
+            fx, fy = x * size[0] / click_size[0], y * size[1] / click_size[1]
             try:
-                return instances, select_instance(instances, x, y, size, names), age
+                return instances, select_instance(instances, fx, fy, size, names), age, tracker
             except SelectionError as error:
                 newest_error = newest_error or error
         assert newest_error is not None
@@ -171,10 +178,11 @@ class LiveEngine:
         size = (frame_bgr.shape[1], frame_bgr.shape[0])
         if self._tracker is None or self._tracker.frame_size != size:
             self._start(size)  # a new stream, or a camera / the network changed the resolution
-        assert self._tracker is not None
-        instances = self._tracker.update(frame_bgr)
+        tracker = self._tracker
+        assert tracker is not None
+        instances = tracker.update(frame_bgr)
         with self._guard:
-            self._recent.append(instances)
+            self._recent.append((instances, tracker))
             lock = self._lock
             row = lock.update(instances) if lock else None
             subject_id = lock.track_id if lock else None
@@ -224,7 +232,6 @@ class LiveEngine:
             self._tracker = FrameTracker(self.segmenter, settings, size)
             if self._lock is not None and previous is not None:
                 self._lock = self._lock.rescaled(size[0] / previous[0], size[1] / previous[1])
-            self._recent.clear()
         self._stabilizer.reset()
         self._matte = None
         if previous is None:
