@@ -22,7 +22,8 @@ next frame are judged against that carried mask:
 6. else the carried mask itself is the subject's for up to `max_carry_frames` (the detector missed
    it: pose, blur, small) while it keeps the subject's colours; after that, or when the mask has
    left the picture, it is lost until a tracklet chain sees it again, or a detection with its
-   colours turns up near where it was (within `max_reacquire_frames`).
+   colours turns up near where it was (within `max_reacquire_frames`). What is carried of a
+   subject going out through an edge (or coming back in) stays on that edge (`kept_on_edges`).
 
 Per frame the result says detected (1.0), carried (0.5) or not visible (0), which the timeline, the
 CLI's warning and the page's track strip report.
@@ -43,7 +44,7 @@ from smartfocus.vision.analysis import Analysis
 from smartfocus.vision.instances import Instances, appearance_histograms
 from smartfocus.vision.region import RegionTrack
 
-FOLLOW_VERSION = 11  # part of the follow cache key: bump when the algorithm changes its results
+FOLLOW_VERSION = 12  # part of the follow cache key: bump when the algorithm changes its results
 DETECTED = 1.0
 CARRIED = 0.5
 # Optical flow runs on frames this long at most: DIS costs ~2.5 ms (FAST) or ~7.5 ms (MEDIUM) a
@@ -80,6 +81,8 @@ class FollowSettings:
     cover: float = 0.5  # share of the carried mask the pieces must cover together
     max_carry_frames: int = 30  # frames on flow alone before the subject counts as lost
     min_cells: int = 4  # a carried mask smaller than this has left the picture
+    # a carried mask at an edge and narrower across it than this share of the subject stays there
+    edge_share: float = 0.5
     min_carried_appearance: float = 0.3  # colours a carried mask must keep (motion blur shifts them)
     max_reacquire_frames: int = 90  # after being lost, a look-alike near where it was is taken ...
     min_reacquire_appearance: float = 0.6  # ... if its colours match this well (stricter than above)
@@ -206,6 +209,7 @@ class _Follower:
         carried = 0
         seen = deque([(start, mask_centre(seed))], maxlen=5)  # (frame, centre) when detected or carried
         last_mask = seed
+        peak = _extent(seed)  # the subject's largest (width, height) as seen, not carried: it whole
         for frame, bgr in frames:
             image = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
             chained = _chained(self.analysis, self.parts, frame)
@@ -215,6 +219,7 @@ class _Follower:
                 if chained is not None and _size_fits(chained.sum(), last_mask.sum(), gap):
                     current, carried, appearance = chained, 0, self._appearance(frame)
                     masks[frame], status[frame] = chained, DETECTED
+                    peak = np.maximum(peak, _extent(chained))
                 else:
                     instances = self.analysis.instances(frame)
                     found = self._reacquired(instances, frame, seen, last_mask, appearance)
@@ -222,9 +227,11 @@ class _Follower:
                         current, carried = instances.masks[found], 0
                         appearance = instances.appearance[found]
                         masks[frame], status[frame] = current, DETECTED
+                        peak = np.maximum(peak, _extent(current))
                 continue
             warped = self._warp(current, previous_grey, image)
             previous_grey = image
+            warped = kept_on_edges(current, warped, self.settings.edge_share * peak)
             if warped.sum() < self.settings.min_cells:
                 current = None  # out of the picture
                 continue
@@ -235,7 +242,7 @@ class _Follower:
                 appearance = instances.appearance[found].mean(axis=0)
                 masks[frame], status[frame] = current, DETECTED
                 seen.append((frame, mask_centre(current)))
-                last_mask = current
+                last_mask, peak = current, np.maximum(peak, _extent(current))
                 continue
             if (
                 self.look is not None
@@ -244,7 +251,7 @@ class _Follower:
                 current, carried = closer, 0
                 masks[frame], status[frame] = current, DETECTED
                 seen.append((frame, mask_centre(current)))
-                last_mask = current
+                last_mask, peak = current, np.maximum(peak, _extent(current))
                 continue
             carried += 1
             alike = self._looks_like(bgr, warped, appearance)
@@ -424,6 +431,47 @@ class _Follower:
         return None
 
 
+def kept_on_edges(previous: np.ndarray, warped: np.ndarray, sliver: np.ndarray) -> np.ndarray:
+    """`warped` moved back onto each picture edge that `previous` touched as a sliver and left.
+
+    What is left of a subject going out of (or coming back into) the picture touches the edge it
+    crosses until it is wholly out or wholly in; a carried sliver the flow moves off that edge has
+    gone onto the background (the camera pans after the subject, and the ground it was carried
+    onto flows inwards). A sliver is narrower across the edge than `sliver` = (width, height), in
+    cells: a subject much wider than that, a wing or feet cut off by the edge, may well move away.
+    """
+    if not warped.any() or not previous.any():
+        return warped
+    ys, xs = np.nonzero(warped)
+    height, width = warped.shape
+    before_w, before_h = _extent(previous)
+    shift_x = shift_y = 0
+    if before_w < sliver[0] and previous[:, 0].any() and xs.min() > 0:
+        shift_x = -int(xs.min())
+    elif before_w < sliver[0] and previous[:, -1].any() and xs.max() < width - 1:
+        shift_x = width - 1 - int(xs.max())
+    if before_h < sliver[1] and previous[0].any() and ys.min() > 0:
+        shift_y = -int(ys.min())
+    elif before_h < sliver[1] and previous[-1].any() and ys.max() < height - 1:
+        shift_y = height - 1 - int(ys.max())
+    if not (shift_x or shift_y):
+        return warped
+    moved = np.zeros_like(warped)
+    moved[ys + shift_y, xs + shift_x] = True
+    # and no wider across that edge than it was: the flow there is the background's, which
+    # stretches a sliver it carries; a subject coming back in is found by the detector again
+    keep_w, keep_h = int(before_w), int(before_h)
+    if shift_x < 0:
+        moved[:, keep_w:] = False
+    elif shift_x > 0:
+        moved[:, : width - keep_w] = False
+    if shift_y < 0:
+        moved[keep_h:] = False
+    elif shift_y > 0:
+        moved[: height - keep_h] = False
+    return moved
+
+
 def with_takeovers(region: RegionTrack, followed: RegionTrack, agree: float = 0.5) -> RegionTrack:
     """A clicked region's track, with the follower's where a detection took it over: the region is
     the user's pick of something the detector did not see as one object, so while it is followed
@@ -447,6 +495,14 @@ def _size_fits(area: float, reference: float, gap: int) -> bool:
     before: the tracklet linker's scale gate, on the masks' sides."""
     change = abs(np.log(max(float(area), 1.0) / max(float(reference), 1.0))) / 2  # of the side
     return change <= scale_gate(gap)
+
+
+def _extent(mask: np.ndarray) -> np.ndarray:
+    """(width, height) of a grid mask's bounding box, in cells."""
+    columns, rows = np.flatnonzero(mask.any(axis=0)), np.flatnonzero(mask.any(axis=1))
+    if not len(columns):
+        return np.zeros(2)
+    return np.array([columns[-1] - columns[0] + 1, rows[-1] - rows[0] + 1], float)
 
 
 def mask_centre(mask: np.ndarray) -> np.ndarray:
