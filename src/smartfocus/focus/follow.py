@@ -446,14 +446,16 @@ def kept_on_edges(previous: np.ndarray, warped: np.ndarray, sliver: np.ndarray) 
     height, width = warped.shape
     before_w, before_h = _extent(previous)
     shift_x = shift_y = 0
-    if before_w < sliver[0] and previous[:, 0].any() and xs.min() > 0:
-        shift_x = -int(xs.min())
-    elif before_w < sliver[0] and previous[:, -1].any() and xs.max() < width - 1:
-        shift_x = width - 1 - int(xs.max())
-    if before_h < sliver[1] and previous[0].any() and ys.min() > 0:
-        shift_y = -int(ys.min())
-    elif before_h < sliver[1] and previous[-1].any() and ys.max() < height - 1:
-        shift_y = height - 1 - int(ys.max())
+    if before_w < sliver[0]:
+        if previous[:, 0].any() and xs.min() > 0:
+            shift_x = -int(xs.min())
+        elif previous[:, -1].any() and xs.max() < width - 1:
+            shift_x = width - 1 - int(xs.max())
+    if before_h < sliver[1]:
+        if previous[0].any() and ys.min() > 0:
+            shift_y = -int(ys.min())
+        elif previous[-1].any() and ys.max() < height - 1:
+            shift_y = height - 1 - int(ys.max())
     if not (shift_x or shift_y):
         return warped
     moved = np.zeros_like(warped)

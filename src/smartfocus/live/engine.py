@@ -100,10 +100,10 @@ class LiveEngine:
         self._tracker: FrameTracker | None = None
         self._stabilizer = MatteStabilizer()
         self._lock: SubjectLock | None = None
-        # the newest processed frames' objects and their trackers, newest last: a click is judged on the newest
-        # one that has an object under it (a detection that flickers out for a frame still takes a
-        # click). Kept across a resolution change: WebRTC rescales a stream in its first seconds,
-        # just when people click, and a click must not find no frame while the new size starts.
+        # the newest processed frames' objects and their trackers, newest last: a click is judged on
+        # the newest one that has an object under it (a detection that flickers out for a frame still
+        # takes a click). Kept across a resolution change: WebRTC rescales a stream in its first
+        # seconds, just when people click, and a click must not find no frame while the new size starts.
         self._recent: deque[tuple[Instances, FrameTracker]] = deque(maxlen=RECENT_FRAMES)
         self._matte: np.ndarray | None = None  # the last subject grid mask, held while it is gone
         self._new_subject = False  # set by `select`, consumed by `process` (which owns the matte state)
